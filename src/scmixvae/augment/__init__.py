@@ -1,0 +1,44 @@
+"""Augmenters that give each arm its own type-preserving copy of a cell (SPEC section 3)."""
+
+from __future__ import annotations
+
+from ._base import Augmenter
+from ._simple import BinomialThinning, InputDropout, NoAugmentation
+
+#: Names accepted by ``CplMixVAE(augmentation=...)``.
+AUGMENTATIONS = {"none": NoAugmentation, "dropout": InputDropout, "thinning": BinomialThinning}
+
+
+def make_augmenter(augmentation: str | Augmenter, **kwargs) -> Augmenter:
+    """Return the augmenter named ``augmentation`` (or ``augmentation`` itself if it is one).
+
+    Parameters
+    ----------
+    augmentation
+        A key of :data:`AUGMENTATIONS` or an :class:`Augmenter` instance.
+    **kwargs
+        Passed to the augmenter's constructor, e.g. ``rate=0.3`` for ``"dropout"``.
+
+    Examples
+    --------
+    >>> make_augmenter("thinning", keep=0.8).keep
+    0.8
+    """
+    if isinstance(augmentation, Augmenter):
+        return augmentation
+    if augmentation not in AUGMENTATIONS:
+        raise ValueError(
+            f"Unknown augmentation {augmentation!r}; choose one of {sorted(AUGMENTATIONS)} "
+            "or pass an `scmixvae.augment.Augmenter` instance."
+        )
+    return AUGMENTATIONS[augmentation](**kwargs)
+
+
+__all__ = [
+    "AUGMENTATIONS",
+    "Augmenter",
+    "BinomialThinning",
+    "InputDropout",
+    "NoAugmentation",
+    "make_augmenter",
+]

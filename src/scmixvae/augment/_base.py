@@ -1,0 +1,27 @@
+"""The augmenter interface: how each arm gets its own type-preserving copy of a cell.
+
+SPEC section 3. An augmenter is a :class:`torch.nn.Module` that maps a minibatch ``(B, D)`` to
+``A`` copies ``(A, B, D)``, drawing independent randomness per arm. It runs inside the module,
+on the module's device, and only in training: at inference every arm sees the cell itself.
+A learned augmenter (the deep generative one) plugs in by subclassing :class:`Augmenter`.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class Augmenter(nn.Module):
+    """Base class of all augmenters.
+
+    Subclasses implement :meth:`forward`. Set ``requires_counts = True`` when the augmenter
+    only makes sense on non-negative integer counts.
+    """
+
+    #: Whether the augmenter needs raw counts (a count likelihood).
+    requires_counts: bool = False
+
+    def forward(self, x: torch.Tensor, n_arms: int) -> torch.Tensor:
+        """Return ``n_arms`` augmented copies of ``x``, shape ``(n_arms, *x.shape)``."""
+        raise NotImplementedError

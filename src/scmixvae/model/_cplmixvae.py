@@ -1,0 +1,482 @@
+"""``CplMixVAE``: the user-facing scvi-tools model (AnnData in, cell types and states out)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from anndata import AnnData
+from scvi import REGISTRY_KEYS
+from scvi.data import AnnDataManager
+from scvi.data.fields import CategoricalObsField, LayerField
+from scvi.model._utils import get_max_epochs_heuristic
+from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin
+
+from .. import __version__
+from ..augment import Augmenter
+from ..module import COUNT_LIKELIHOODS, CplMixVAEModule
+from ..train import CplMixVAETrainingPlan
+from ._validation import validate_setup, validate_values
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class _Posteriors:
+    """What one inference pass over the cells yields (numpy, cells first)."""
+
+    log_q: np.ndarray  # (n, A, K) per-arm log q(c | x)
+    state: np.ndarray  # (n, A, S) mean of q(s | c*, x) under the consensus type c*
+
+    @property
+    def consensus_prob(self) -> np.ndarray:
+        """Arm-averaged type probabilities, ``(n, K)``."""
+        return np.exp(self.log_q).mean(axis=1)
+
+    @property
+    def consensus_code(self) -> np.ndarray:
+        return self.consensus_prob.argmax(axis=1)
+
+    @property
+    def arm_codes(self) -> np.ndarray:
+        return self.log_q.argmax(axis=2)
+
+    @property
+    def agreement(self) -> np.ndarray:
+        """Fraction of arms whose own label equals the consensus label."""
+        return (self.arm_codes == self.consensus_code[:, None]).mean(axis=1)
+
+    @property
+    def confidence(self) -> np.ndarray:
+        """Consensus probability of the assigned type."""
+        return self.consensus_prob.max(axis=1)
+
+
+class CplMixVAE(UnsupervisedTrainingMixin, BaseModelClass):
+    """Coupled mixture VAE: discrete cell types and a type-specific continuous state.
+
+    ``n_arms`` mixture VAEs, each seeing its own augmented copy of every cell, are trained
+    jointly and pushed to agree on the type through the perturbed Aitchison coupling
+    (Marghi et al., ICLR 2022; ``SPEC.md``). The consensus of the arms is the cell type; the
+    state ``s`` drawn from ``q(s | c, x)`` is the within-type continuous variation.
+
+    Parameters
+    ----------
+    adata
+        AnnData registered with :meth:`setup_anndata`.
+    n_categories
+        Number of categories ``K`` (types). At least 2 and at most the number of cells.
+    n_states
+        Dimensions of the continuous state ``S``.
+    n_arms
+        Number of coupled arms ``A``; ``1`` is the uncoupled, JointVAE-like ablation.
+    likelihood
+        ``"nb"`` (default, raw counts with library size), ``"zinb"``, ``"normal"``
+        (log-normalised values, the paper's) or ``"bernoulli"`` (values in ``[0, 1]``).
+    augmentation
+        How each arm's copy is made in training: ``"dropout"`` (default), ``"thinning"``
+        (counts only), ``"none"``, or an :class:`~scmixvae.augment.Augmenter`.
+    state_prior
+        ``"type"`` for a learnable ``p(s | c)`` per type, ``"standard"`` for ``N(0, I)``.
+    **module_kwargs
+        Passed to :class:`~scmixvae.module.CplMixVAEModule` (``n_hidden``, ``n_latent``,
+        ``kl_weight``, ``coupling_weight``, ``entropy_weight``, ``augmentation_kwargs``, ...).
+
+    Examples
+    --------
+    >>> import scmixvae
+    >>> adata = scmixvae.datasets.simulate(n_cells=300, n_types=4, n_genes=50)
+    >>> scmixvae.CplMixVAE.setup_anndata(adata, layer="counts")
+    >>> model = scmixvae.CplMixVAE(adata, n_categories=4)
+    >>> model.train(max_epochs=2)
+    >>> model.annotate()
+    >>> adata.obs["cplmix_type"].dtype.name
+    'category'
+    """
+
+    _module_cls = CplMixVAEModule
+    _training_plan_cls = CplMixVAETrainingPlan
+
+    def __init__(
+        self,
+        adata: AnnData,
+        n_categories: int,
+        n_states: int = 2,
+        n_arms: int = 2,
+        likelihood: str = "nb",
+        augmentation: str | Augmenter = "dropout",
+        state_prior: str = "type",
+        **module_kwargs,
+    ):
+        super().__init__(adata)
+        n_obs = self.summary_stats.n_cells
+        if not isinstance(n_categories, int | np.integer) or not 2 <= n_categories <= n_obs:
+            raise ValueError(
+                f"n_categories must be an integer between 2 and the number of cells ({n_obs}), "
+                f"got {n_categories!r}."
+            )
+        if not isinstance(n_arms, int | np.integer) or n_arms < 1:
+            raise ValueError(f"n_arms must be an integer >= 1, got {n_arms!r}.")
+        if not isinstance(n_states, int | np.integer) or n_states < 1:
+            raise ValueError(f"n_states must be an integer >= 1, got {n_states!r}.")
+        layer = self.adata_manager.registry["setup_args"]["layer"]
+        validate_values(self.adata, layer, likelihood, COUNT_LIKELIHOODS)
+
+        n_batch = self.summary_stats.n_batch
+        self.module = self._module_cls(
+            n_input=self.summary_stats.n_vars,
+            n_categories=int(n_categories),
+            n_states=int(n_states),
+            n_arms=int(n_arms),
+            n_batch=n_batch if n_batch > 1 else 0,
+            likelihood=likelihood,
+            augmentation=augmentation,
+            state_prior=state_prior,
+            **module_kwargs,
+        )
+        self.category_names = [str(k) for k in range(n_categories)]
+        self._model_summary_string = (
+            f"CplMixVAE: {n_arms} arm(s), {n_categories} categories, {n_states} state dims, "
+            f"likelihood={likelihood}, augmentation={augmentation}, state prior={state_prior}"
+        )
+        self.init_params_ = self._get_init_params(locals())
+
+    # ---- set-up -------------------------------------------------------------------------
+    @classmethod
+    def setup_anndata(
+        cls,
+        adata: AnnData,
+        layer: str | None = None,
+        batch_key: str | None = None,
+        **kwargs,
+    ) -> None:
+        """Register an AnnData for :class:`CplMixVAE`.
+
+        Parameters
+        ----------
+        adata
+            Cells × genes. With a count likelihood (the default) the data must be raw counts.
+        layer
+            Layer holding the data; ``None`` uses ``adata.X``.
+        batch_key
+            Column of ``adata.obs`` with the batch of each cell; the decoder is conditioned on
+            it. ``None`` for no batch covariate.
+
+        Examples
+        --------
+        >>> import scmixvae
+        >>> adata = scmixvae.datasets.simulate(n_cells=100, n_types=3, n_genes=20)
+        >>> scmixvae.CplMixVAE.setup_anndata(adata, layer="counts", batch_key=None)
+        """
+        validate_setup(adata, layer, batch_key)
+        setup_method_args = cls._get_setup_method_args(**locals())
+        fields = [
+            LayerField(REGISTRY_KEYS.X_KEY, layer, is_count_data=False),
+            CategoricalObsField(REGISTRY_KEYS.BATCH_KEY, batch_key),
+        ]
+        adata_manager = AnnDataManager(fields=fields, setup_method_args=setup_method_args)
+        adata_manager.register_fields(adata, **kwargs)
+        cls.register_manager(adata_manager)
+
+    def _validate_anndata(self, adata: AnnData | None = None, copy_if_view: bool = True) -> AnnData:
+        """scvi-tools' validation, plus the value checks the likelihood needs."""
+        if adata is not None and adata is not self.adata:
+            layer = self.registry_["setup_args"]["layer"]
+            validate_setup(adata, layer, None)
+            validate_values(adata, layer, self.module.likelihood, COUNT_LIKELIHOODS)
+        return super()._validate_anndata(adata, copy_if_view=copy_if_view)
+
+    # ---- training -----------------------------------------------------------------------
+    def train(
+        self,
+        max_epochs: int | None = None,
+        accelerator: str = "auto",
+        devices: int | list[int] | str = "auto",
+        train_size: float | None = None,
+        validation_size: float | None = None,
+        shuffle_set_split: bool = True,
+        batch_size: int = 256,
+        early_stopping: bool = False,
+        datasplitter_kwargs: dict | None = None,
+        plan_kwargs: dict | None = None,
+        **trainer_kwargs,
+    ):
+        """Train the model; the signature is scvi-tools' ``train``.
+
+        Parameters
+        ----------
+        max_epochs
+            Passes through the data. ``None`` uses scvi-tools' heuristic
+            (``min(400, 400 · 20,000 / n_cells)``).
+        accelerator, devices
+            Lightning's device selection (``"cpu"``, ``"gpu"``, ``"auto"``).
+        train_size, validation_size, shuffle_set_split
+            The train / validation split (scvi-tools' defaults: 90 % / 10 %).
+        batch_size
+            Cells per minibatch. The coupling's variance ``σ²`` is estimated over the
+            minibatch, so keep it well above ``n_categories``.
+        early_stopping
+            Stop when the validation ELBO stops improving (Lightning's ``EarlyStopping``).
+        datasplitter_kwargs
+            Passed to scvi-tools' ``DataSplitter``.
+        plan_kwargs
+            Passed to :class:`~scmixvae.train.CplMixVAETrainingPlan` (``lr``,
+            ``temperature``, ``min_temperature``, ``n_epochs_temperature``, ...).
+        **trainer_kwargs
+            Passed to scvi-tools' ``Trainer`` (and so to Lightning).
+
+        Examples
+        --------
+        >>> model.train(max_epochs=100, plan_kwargs={"lr": 1e-3})  # doctest: +SKIP
+        """
+        if max_epochs is None:
+            max_epochs = get_max_epochs_heuristic(self.adata.n_obs)
+        return super().train(
+            max_epochs=max_epochs,
+            accelerator=accelerator,
+            devices=devices,
+            train_size=train_size,
+            validation_size=validation_size,
+            shuffle_set_split=shuffle_set_split,
+            batch_size=batch_size,
+            early_stopping=early_stopping,
+            datasplitter_kwargs=datasplitter_kwargs,
+            plan_kwargs=plan_kwargs,
+            **trainer_kwargs,
+        )
+
+    # ---- inference ----------------------------------------------------------------------
+    @torch.inference_mode()
+    def _posteriors(
+        self,
+        adata: AnnData | None,
+        indices: Sequence[int] | None,
+        batch_size: int | None,
+    ) -> _Posteriors:
+        """One pass over the cells: per-arm ``log q(c | x)`` and the state under the consensus."""
+        self._check_if_trained(warn=False)
+        adata = self._validate_anndata(adata)
+        loader = self._make_data_loader(adata=adata, indices=indices, batch_size=batch_size)
+        module = self.module
+        module.eval()
+        log_qs, states = [], []
+        for tensors in loader:
+            x = tensors[REGISTRY_KEYS.X_KEY].to(module.device)
+            z, log_q = module.encode(x.expand(module.n_arms, *x.shape))
+            consensus = log_q.exp().mean(0).argmax(-1)
+            c = F.one_hot(consensus, module.n_categories).to(z.dtype).expand_as(log_q)
+            state_mean, _ = module.state_posterior(z, c)
+            log_qs.append(log_q.transpose(0, 1).cpu())
+            states.append(state_mean.transpose(0, 1).cpu())
+        return _Posteriors(torch.cat(log_qs).numpy(), torch.cat(states).numpy())
+
+    def _labels(self, codes: np.ndarray) -> pd.Categorical:
+        """Category codes as a categorical of names, keeping only the categories that occur."""
+        labels = pd.Categorical.from_codes(codes, categories=self.category_names)
+        return labels.remove_unused_categories()
+
+    def _obs_names(self, adata: AnnData | None, indices: Sequence[int] | None) -> pd.Index:
+        names = (self.adata if adata is None else adata).obs_names
+        return names if indices is None else names[np.asarray(indices)]
+
+    def get_cell_types(
+        self,
+        adata: AnnData | None = None,
+        indices: Sequence[int] | None = None,
+        soft: bool = False,
+        batch_size: int | None = None,
+    ) -> pd.Series | pd.DataFrame:
+        """Consensus cell type of each cell across the arms.
+
+        The consensus is the argmax of the arm-averaged posterior ``mean_a q_a(c | x)``;
+        every arm sees the cell itself (no augmentation).
+
+        Parameters
+        ----------
+        adata
+            AnnData with the same genes as the training data; ``None`` for the training data.
+        indices
+            Cells to use; ``None`` for all.
+        soft
+            Return the arm-averaged probabilities of every category instead of labels.
+        batch_size
+            Cells per inference minibatch.
+
+        Returns
+        -------
+        A categorical :class:`pandas.Series` of category names (``"0"``, ``"1"``, ...),
+        indexed by ``obs_names``; with ``soft=True`` a cells × categories DataFrame.
+
+        Examples
+        --------
+        >>> types = model.get_cell_types()  # doctest: +SKIP
+        >>> probs = model.get_cell_types(soft=True)  # doctest: +SKIP
+        """
+        post = self._posteriors(adata, indices, batch_size)
+        index = self._obs_names(adata, indices)
+        if soft:
+            return pd.DataFrame(post.consensus_prob, index=index, columns=self.category_names)
+        return pd.Series(self._labels(post.consensus_code), index=index, name="cplmix_type")
+
+    def get_arm_labels(
+        self,
+        adata: AnnData | None = None,
+        indices: Sequence[int] | None = None,
+        batch_size: int | None = None,
+    ) -> pd.DataFrame:
+        """Each arm's own label (argmax of ``q_a(c | x)``), one column per arm: ``arm_0``, ...
+
+        Examples
+        --------
+        >>> model.get_arm_labels().head()  # doctest: +SKIP
+        """
+        codes = self._posteriors(adata, indices, batch_size).arm_codes
+        return pd.DataFrame(
+            {f"arm_{a}": self._labels(codes[:, a]) for a in range(codes.shape[1])},
+            index=self._obs_names(adata, indices),
+        )
+
+    def get_agreement(
+        self,
+        adata: AnnData | None = None,
+        indices: Sequence[int] | None = None,
+        batch_size: int | None = None,
+    ) -> pd.Series:
+        """Per cell, the fraction of arms whose own label equals the consensus label.
+
+        Examples
+        --------
+        >>> model.get_agreement().mean()  # doctest: +SKIP
+        """
+        post = self._posteriors(adata, indices, batch_size)
+        return pd.Series(post.agreement, index=self._obs_names(adata, indices), name="agreement")
+
+    def get_confidence(
+        self,
+        adata: AnnData | None = None,
+        indices: Sequence[int] | None = None,
+        batch_size: int | None = None,
+    ) -> pd.Series:
+        """Per cell, the consensus probability of its assigned type.
+
+        Examples
+        --------
+        >>> model.get_confidence().describe()  # doctest: +SKIP
+        """
+        post = self._posteriors(adata, indices, batch_size)
+        return pd.Series(post.confidence, index=self._obs_names(adata, indices), name="confidence")
+
+    def get_state_representation(
+        self,
+        adata: AnnData | None = None,
+        indices: Sequence[int] | None = None,
+        arm: int = 0,
+        batch_size: int | None = None,
+    ) -> np.ndarray:
+        """Mean of ``q(s | c, x)`` with ``c`` the cell's consensus type, from one arm.
+
+        Each arm has its own state space, so states of different arms are not averaged.
+
+        Parameters
+        ----------
+        arm
+            Which arm's state encoder to use.
+
+        Returns
+        -------
+        Array of shape ``(n_cells, n_states)``.
+
+        Examples
+        --------
+        >>> adata.obsm["X_cplmix_state"] = model.get_state_representation()  # doctest: +SKIP
+        """
+        if not 0 <= arm < self.module.n_arms:
+            raise ValueError(f"arm must be in [0, {self.module.n_arms}), got {arm}.")
+        return self._posteriors(adata, indices, batch_size).state[:, arm]
+
+    def annotate(
+        self,
+        adata: AnnData | None = None,
+        key_added: str = "cplmix",
+        arm: int = 0,
+        batch_size: int | None = None,
+    ) -> None:
+        """Write types, confidence, agreement, per-arm labels and states into the AnnData.
+
+        All results come from one inference pass and are written only once it succeeded.
+
+        Parameters
+        ----------
+        adata
+            AnnData with the training genes; ``None`` for the training data.
+        key_added
+            Prefix of every key written (default ``"cplmix"``).
+        arm
+            Arm whose state encoder gives ``X_{key_added}_state``.
+        batch_size
+            Cells per inference minibatch.
+
+        Notes
+        -----
+        Sets, with the default ``key_added``:
+
+        ``obs["cplmix_type"]``
+            consensus type (categorical of category names);
+        ``obs["cplmix_confidence"]``
+            consensus probability of that type;
+        ``obs["cplmix_agreement"]``
+            fraction of arms agreeing with the consensus;
+        ``obs["cplmix_type_arm{a}"]``
+            each arm's own label;
+        ``obsm["X_cplmix_state"]``
+            state of the cell under its type, ``(n_cells, n_states)``;
+        ``obsm["cplmix_type_prob"]``
+            arm-averaged type probabilities, ``(n_cells, n_categories)``, columns in the
+            order of ``uns["cplmix"]["categories"]``;
+        ``uns["cplmix"]``
+            the model's settings and the category names.
+
+        Examples
+        --------
+        >>> model.annotate()  # doctest: +SKIP
+        >>> sc.pl.umap(adata, color="cplmix_type")  # doctest: +SKIP
+        """
+        if not 0 <= arm < self.module.n_arms:
+            raise ValueError(f"arm must be in [0, {self.module.n_arms}), got {arm}.")
+        target = self.adata if adata is None else adata
+        post = self._posteriors(adata, None, batch_size)
+        arm_codes = post.arm_codes
+        target.obs[f"{key_added}_type"] = self._labels(post.consensus_code)
+        target.obs[f"{key_added}_confidence"] = post.confidence
+        target.obs[f"{key_added}_agreement"] = post.agreement
+        for a in range(arm_codes.shape[1]):
+            target.obs[f"{key_added}_type_arm{a}"] = self._labels(arm_codes[:, a])
+        target.obsm[f"X_{key_added}_state"] = post.state[:, arm]
+        target.obsm[f"{key_added}_type_prob"] = post.consensus_prob
+        target.uns[key_added] = self.settings() | {"state_arm": arm}
+
+    def settings(self) -> dict:
+        """The model's settings, as stored in ``uns["cplmix"]`` by :meth:`annotate`.
+
+        Examples
+        --------
+        >>> model.settings()["n_arms"]  # doctest: +SKIP
+        2
+        """
+        module = self.module
+        augmenter = module.augmenter
+        return {
+            "n_categories": module.n_categories,
+            "n_states": module.n_states,
+            "n_arms": module.n_arms,
+            "likelihood": module.likelihood,
+            "augmentation": type(augmenter).__name__,
+            "state_prior": module.state_prior,
+            "categories": list(self.category_names),
+            "scmixvae_version": __version__,
+        }

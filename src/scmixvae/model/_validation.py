@@ -1,0 +1,98 @@
+"""Checks on user input, run before anything is written into the AnnData.
+
+Each failure is a :class:`ValueError` that says what is wrong and what to do about it.
+The matrix is inspected in row blocks (or through the stored non-zeros of a sparse matrix),
+so no dense copy of the whole matrix is ever made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+from anndata import AnnData
+from scipy import sparse
+
+_BLOCK_ROWS = 10_000
+
+
+def _value_blocks(matrix) -> Iterator[np.ndarray]:
+    """Yield the values of ``matrix`` block by block (sparse: only stored values)."""
+    if sparse.issparse(matrix):
+        yield np.asarray(matrix.data)
+        return
+    for start in range(0, matrix.shape[0], _BLOCK_ROWS):
+        yield np.asarray(matrix[start : start + _BLOCK_ROWS])
+
+
+def _where(layer: str | None) -> str:
+    return "adata.X" if layer is None else f"adata.layers[{layer!r}]"
+
+
+def get_matrix(adata: AnnData, layer: str | None):
+    """Return ``adata.X`` or ``adata.layers[layer]``, with a clear error if it is missing."""
+    if layer is None:
+        if adata.X is None:
+            raise ValueError("adata.X is empty; pass `layer=` naming the layer that holds the data.")
+        return adata.X
+    if layer not in adata.layers:
+        raise ValueError(
+            f"Layer {layer!r} not found in adata.layers (available: {list(adata.layers)}). "
+            "Pass an existing layer, or layer=None to use adata.X."
+        )
+    return adata.layers[layer]
+
+
+def validate_setup(adata: AnnData, layer: str | None, batch_key: str | None) -> None:
+    """Check the arguments of ``setup_anndata`` and that the data are finite.
+
+    Examples
+    --------
+    >>> import anndata, numpy as np
+    >>> validate_setup(anndata.AnnData(np.ones((3, 2))), layer=None, batch_key=None)
+    """
+    if adata.n_obs == 0:
+        raise ValueError("The AnnData has zero cells; there is nothing to model.")
+    if adata.n_vars == 0:
+        raise ValueError("The AnnData has zero genes; there is nothing to model.")
+    matrix = get_matrix(adata, layer)
+    if batch_key is not None and batch_key not in adata.obs:
+        raise ValueError(
+            f"batch_key {batch_key!r} is not a column of adata.obs "
+            f"(columns: {list(adata.obs.columns)})."
+        )
+    if batch_key is not None and adata.obs[batch_key].isna().any():
+        raise ValueError(
+            f"adata.obs[{batch_key!r}] has missing values; fill them in or drop those cells."
+        )
+    for block in _value_blocks(matrix):
+        if not np.isfinite(block).all():
+            raise ValueError(
+                f"{_where(layer)} contains NaN or infinite values; remove or impute them "
+                "before setting up the model."
+            )
+
+
+def validate_values(adata: AnnData, layer: str | None, likelihood: str, count_likelihoods) -> None:
+    """Check that the data suit ``likelihood``: counts for count likelihoods, [0, 1] for Bernoulli.
+
+    Examples
+    --------
+    >>> import anndata, numpy as np
+    >>> validate_values(anndata.AnnData(np.ones((3, 2))), None, "nb", ("nb",))
+    """
+    matrix = get_matrix(adata, layer)
+    for block in _value_blocks(matrix):
+        if likelihood in count_likelihoods:
+            if (block < 0).any() or (block != np.round(block)).any():
+                raise ValueError(
+                    f"likelihood={likelihood!r} needs raw, non-negative integer counts, but "
+                    f"{_where(layer)} has negative or non-integer values. Set up the model on "
+                    "the raw counts (e.g. `layer='counts'`), or use likelihood='normal' for "
+                    "log-normalised data."
+                )
+        elif likelihood == "bernoulli" and ((block < 0) | (block > 1)).any():
+            raise ValueError(
+                f"likelihood='bernoulli' needs values in [0, 1], but {_where(layer)} has values "
+                "outside it. Rescale the data, or choose another likelihood."
+            )

@@ -1,0 +1,27 @@
+"""Pure-torch building blocks of cpl-mixVAE: the module, its layers and its loss terms."""
+
+from ._arm_layers import ArmBatchNorm, ArmLinear, ArmMLP
+from ._cplmixvae_module import COUPLING_INPUTS, STATE_PRIORS, CplMixVAEModule
+from ._likelihoods import COUNT_LIKELIHOODS, LIKELIHOODS, observation_distribution
+from ._objective import (
+    categorical_entropy,
+    gaussian_kl,
+    log_gumbel_softmax_sample,
+    perturbed_aitchison_distance,
+)
+
+__all__ = [
+    "COUNT_LIKELIHOODS",
+    "COUPLING_INPUTS",
+    "LIKELIHOODS",
+    "STATE_PRIORS",
+    "ArmBatchNorm",
+    "ArmLinear",
+    "ArmMLP",
+    "CplMixVAEModule",
+    "categorical_entropy",
+    "gaussian_kl",
+    "log_gumbel_softmax_sample",
+    "observation_distribution",
+    "perturbed_aitchison_distance",
+]

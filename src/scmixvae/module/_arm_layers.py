@@ -1,0 +1,100 @@
+"""Layers whose arm is a tensor dimension: ``A`` independent networks, one batched computation.
+
+Every tensor flowing through these layers is shaped ``(A, B, F)``: arms, cells, features.
+Each layer holds weights for all arms at once, so ``A`` arms cost one ``baddbmm`` per layer
+instead of ``A`` kernel launches (``STYLE.md``, "Arms as a tensor dimension").
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+class ArmLinear(nn.Module):
+    """``A`` independent affine maps ``(A, B, n_in) -> (A, B, n_out)``.
+
+    Initialised like :class:`torch.nn.Linear`, independently per arm.
+
+    Examples
+    --------
+    >>> layer = ArmLinear(n_arms=2, n_in=5, n_out=3)
+    >>> layer(torch.zeros(2, 4, 5)).shape
+    torch.Size([2, 4, 3])
+    """
+
+    def __init__(self, n_arms: int, n_in: int, n_out: int):
+        super().__init__()
+        bound = 1.0 / math.sqrt(n_in)
+        self.weight = nn.Parameter(torch.empty(n_arms, n_in, n_out).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(n_arms, 1, n_out).uniform_(-bound, bound))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply each arm's map to its slice of ``x`` (shape ``(A, B, n_in)``)."""
+        return torch.baddbmm(self.bias, x, self.weight)
+
+
+class ArmBatchNorm(nn.Module):
+    """Batch normalisation without affine parameters, with statistics kept per arm and feature.
+
+    Matches :class:`torch.nn.BatchNorm1d` with ``affine=False`` applied to each arm separately
+    (running averages with ``momentum``, unbiased running variance).
+
+    Examples
+    --------
+    >>> bn = ArmBatchNorm(n_arms=2, n_features=3)
+    >>> out = bn(torch.randn(2, 8, 3))
+    >>> torch.allclose(out.mean(dim=1), torch.zeros(2, 3), atol=1e-5)
+    True
+    """
+
+    def __init__(self, n_arms: int, n_features: int, momentum: float = 0.01, eps: float = 1e-5):
+        super().__init__()
+        self.momentum = momentum
+        self.eps = eps
+        self.register_buffer("running_mean", torch.zeros(n_arms, 1, n_features))
+        self.register_buffer("running_var", torch.ones(n_arms, 1, n_features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalise ``x`` (shape ``(A, B, F)``) over the cell dimension."""
+        if self.training:
+            var, mean = torch.var_mean(x, dim=1, keepdim=True, correction=0)
+            n_cells = x.shape[1]
+            with torch.no_grad():
+                self.running_mean.lerp_(mean, self.momentum)
+                unbiased = var * (n_cells / (n_cells - 1)) if n_cells > 1 else var
+                self.running_var.lerp_(unbiased, self.momentum)
+        else:
+            mean, var = self.running_mean, self.running_var
+        return (x - mean) * torch.rsqrt(var + self.eps)
+
+
+class ArmMLP(nn.Module):
+    """A stack of ``ArmLinear -> ReLU -> ArmBatchNorm`` blocks (SPEC section 1).
+
+    Parameters
+    ----------
+    n_arms
+        Number of independent arms ``A``.
+    widths
+        Layer widths, input first: ``[n_in, h1, ..., n_out]``.
+
+    Examples
+    --------
+    >>> mlp = ArmMLP(n_arms=3, widths=[10, 8, 8])
+    >>> mlp(torch.randn(3, 5, 10)).shape
+    torch.Size([3, 5, 8])
+    """
+
+    def __init__(self, n_arms: int, widths: list[int]):
+        super().__init__()
+        blocks = []
+        for n_in, n_out in zip(widths[:-1], widths[1:], strict=True):
+            blocks += [ArmLinear(n_arms, n_in, n_out), nn.ReLU(), ArmBatchNorm(n_arms, n_out)]
+        self.layers = nn.Sequential(*blocks)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply the blocks to ``x`` of shape ``(A, B, widths[0])``."""
+        return self.layers(x)

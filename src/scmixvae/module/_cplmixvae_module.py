@@ -1,0 +1,296 @@
+"""The cpl-mixVAE module: ``A`` coupled mixture VAEs as one batched torch computation.
+
+Pure torch (no AnnData): tensors in, tensors out, ``inference -> generative -> loss``
+as in scvi-tools. Equations follow ``SPEC.md`` sections 1-2; the maths lives in
+:mod:`scmixvae.module._objective`.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from scvi import REGISTRY_KEYS
+from scvi.module.base import BaseModuleClass, LossOutput, auto_move_data
+from torch import nn
+
+from ..augment import Augmenter, make_augmenter
+from ._arm_layers import ArmBatchNorm, ArmLinear, ArmMLP
+from ._likelihoods import COUNT_LIKELIHOODS, LIKELIHOODS, observation_distribution
+from ._objective import (
+    categorical_entropy,
+    gaussian_kl,
+    log_gumbel_softmax_sample,
+    perturbed_aitchison_distance,
+)
+
+#: Values of ``state_prior``: a learnable ``N(m_c, diag v_c)`` per type, or ``N(0, I)``.
+STATE_PRIORS = ("type", "standard")
+#: Values of ``coupling_input``: what the coupling distance compares between arms.
+COUPLING_INPUTS = ("samples", "posteriors")
+
+# Counts are normalised to this many per cell before the encoder sees them.
+_ENCODER_SCALE = 1e4
+
+
+class CplMixVAEModule(BaseModuleClass):
+    """``A`` independent mixture-VAE arms coupled through their categorical posteriors.
+
+    Parameters
+    ----------
+    n_input
+        Number of genes ``D``.
+    n_categories
+        Number of categories ``K``.
+    n_states
+        State dimensions ``S``.
+    n_arms
+        Number of arms ``A``; ``1`` is the uncoupled, JointVAE-like ablation.
+    n_batch
+        Number of batches; ``0`` for no batch covariate. The decoder sees the batch one-hot.
+    likelihood
+        Observation model, see :func:`~scmixvae.module.observation_distribution`.
+    augmentation
+        Name of an augmenter (``"none"``, ``"dropout"``, ``"thinning"``) or an
+        :class:`~scmixvae.augment.Augmenter`.
+    augmentation_kwargs
+        Passed to the augmenter's constructor.
+    state_prior
+        ``"type"`` for the type-conditional prior ``p(s | c)``, ``"standard"`` for ``N(0, I)``.
+    n_hidden
+        Hidden width ``F``.
+    n_latent
+        Encoder bottleneck width ``L``.
+    kl_weight
+        ``β`` on the state KL term.
+    coupling_weight
+        ``λ`` on the coupling distance.
+    entropy_weight
+        Weight of the entropy confidence penalty; ``1`` is Eq. 7 of the paper.
+    coupling_input
+        ``"samples"``: the distance compares the arms' Gumbel-softmax samples ``c_a, c_b``,
+        the expectation ``E_q(c_a, c_b)[d²(c_a, c_b)]`` of Eq. 7; ``"posteriors"``: it compares
+        ``q(c | x_a)`` and ``q(c | x_b)`` themselves (see ``benchmarks/`` for the comparison).
+    coupling_var_floor, coupling_prob_offset
+        Numerical guards of :func:`~scmixvae.module.perturbed_aitchison_distance`.
+
+    Examples
+    --------
+    >>> module = CplMixVAEModule(n_input=20, n_categories=3)
+    >>> x = torch.poisson(torch.full((8, 20), 2.0))
+    >>> _, _, losses = module({REGISTRY_KEYS.X_KEY: x})
+    >>> losses.loss.ndim
+    0
+    """
+
+    def __init__(
+        self,
+        n_input: int,
+        n_categories: int,
+        n_states: int = 2,
+        n_arms: int = 2,
+        n_batch: int = 0,
+        likelihood: str = "nb",
+        augmentation: str | Augmenter = "dropout",
+        augmentation_kwargs: dict | None = None,
+        state_prior: str = "type",
+        n_hidden: int = 100,
+        n_latent: int = 10,
+        kl_weight: float = 1.0,
+        coupling_weight: float = 1.0,
+        entropy_weight: float = 1.0,
+        coupling_input: str = "samples",
+        coupling_var_floor: float = 1e-4,
+        coupling_prob_offset: float = 1e-3,
+    ):
+        super().__init__()
+        if likelihood not in LIKELIHOODS:
+            raise ValueError(f"Unknown likelihood {likelihood!r}; choose one of {LIKELIHOODS}.")
+        if coupling_input not in COUPLING_INPUTS:
+            raise ValueError(
+                f"Unknown coupling_input {coupling_input!r}; choose one of {COUPLING_INPUTS}."
+            )
+        if state_prior not in STATE_PRIORS:
+            raise ValueError(f"Unknown state_prior {state_prior!r}; choose one of {STATE_PRIORS}.")
+        self.n_input = n_input
+        self.n_categories = n_categories
+        self.n_states = n_states
+        self.n_arms = n_arms
+        self.n_batch = n_batch
+        self.likelihood = likelihood
+        self.state_prior = state_prior
+        self.kl_weight = kl_weight
+        self.coupling_weight = coupling_weight
+        self.entropy_weight = entropy_weight
+        self.coupling_input = coupling_input
+        self.coupling_var_floor = coupling_var_floor
+        self.coupling_prob_offset = coupling_prob_offset
+        self.augmenter = make_augmenter(augmentation, **(augmentation_kwargs or {}))
+        if self.augmenter.requires_counts and likelihood not in COUNT_LIKELIHOODS:
+            raise ValueError(
+                f"augmentation={augmentation!r} needs raw counts, but likelihood={likelihood!r} "
+                f"is not a count likelihood; use one of {COUNT_LIKELIHOODS} or "
+                "augmentation='dropout'."
+            )
+
+        arms, width = n_arms, n_hidden
+        # Encoder D -> F -> F -> F -> F -> L (SPEC section 1).
+        self.encoder = ArmMLP(arms, [n_input, width, width, width, width])
+        self.encoder_out = nn.Sequential(ArmLinear(arms, width, n_latent), ArmBatchNorm(arms, n_latent))
+        self.category_head = ArmLinear(arms, n_latent, n_categories)
+        self.state_head = ArmLinear(arms, n_latent + n_categories, 2 * n_states)
+        if state_prior == "type":
+            self.prior_mean = nn.Parameter(torch.zeros(arms, n_categories, n_states))
+            self.prior_log_var = nn.Parameter(torch.zeros(arms, n_categories, n_states))
+        # Decoder [c, s, batch] -> L -> F -> F -> F -> F -> D.
+        self.decoder = ArmMLP(arms, [n_categories + n_states + n_batch, n_latent] + [width] * 4)
+        self.decoder_out = ArmLinear(arms, width, n_input)
+        if likelihood == "zinb":
+            self.dropout_out = ArmLinear(arms, width, n_input)
+        if likelihood in COUNT_LIKELIHOODS:
+            self.log_dispersion = nn.Parameter(torch.zeros(arms, 1, n_input))
+
+    # ---- pieces -------------------------------------------------------------------------
+    def _encoder_input(self, x_arm: torch.Tensor) -> torch.Tensor:
+        """Counts are depth-normalised and log-transformed so types do not follow depth."""
+        if self.likelihood not in COUNT_LIKELIHOODS:
+            return x_arm
+        library = x_arm.sum(-1, keepdim=True).clamp_min(1.0)
+        return torch.log1p(x_arm * (_ENCODER_SCALE / library))
+
+    def encode(self, x_arm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Bottleneck ``z`` and categorical log-posterior ``log q(c | x)``, both ``(A, B, ·)``."""
+        z = self.encoder_out(self.encoder(self._encoder_input(x_arm)))
+        return z, torch.log_softmax(self.category_head(z), dim=-1)
+
+    def state_posterior(self, z: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and variance of ``q(s | c, x)`` from ``[z, c]``, each ``(A, B, S)``."""
+        mean, log_var = self.state_head(torch.cat([z, c], dim=-1)).chunk(2, dim=-1)
+        return mean, log_var.exp() + 1e-4
+
+    def state_prior_params(self, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and variance of ``p(s | c)``; a soft ``c`` mixes the per-type parameters."""
+        if self.state_prior == "standard":
+            shape = (*c.shape[:-1], self.n_states)
+            return c.new_zeros(shape), c.new_ones(shape)
+        return torch.bmm(c, self.prior_mean), torch.bmm(c, self.prior_log_var).exp()
+
+    def decode(
+        self,
+        c: torch.Tensor,
+        s: torch.Tensor,
+        library: torch.Tensor,
+        batch_index: torch.Tensor | None = None,
+    ) -> torch.distributions.Distribution:
+        """``p(x | c, s, batch)`` for every arm; ``c`` and ``s`` are ``(A, B, ·)``."""
+        inputs = [c, s]
+        if self.n_batch > 0:
+            one_hot = F.one_hot(batch_index.reshape(-1).long(), self.n_batch).to(c.dtype)
+            inputs.append(one_hot.expand(self.n_arms, *one_hot.shape))
+        hidden = self.decoder(torch.cat(inputs, dim=-1))
+        return observation_distribution(
+            self.likelihood,
+            self.decoder_out(hidden),
+            library,
+            log_dispersion=getattr(self, "log_dispersion", None),
+            dropout_logits=self.dropout_out(hidden) if self.likelihood == "zinb" else None,
+        )
+
+    # ---- scvi-tools module protocol -----------------------------------------------------
+    def _get_inference_input(self, tensors: dict, **kwargs) -> dict:
+        return {"x": tensors[REGISTRY_KEYS.X_KEY], "batch_index": tensors.get(REGISTRY_KEYS.BATCH_KEY)}
+
+    def _get_generative_input(self, tensors: dict, inference_outputs: dict, **kwargs) -> dict:
+        return {
+            "c": inference_outputs["c"],
+            "s": inference_outputs["s"],
+            "library": inference_outputs["library"],
+            "batch_index": tensors.get(REGISTRY_KEYS.BATCH_KEY),
+        }
+
+    @auto_move_data
+    def inference(
+        self, x: torch.Tensor, batch_index: torch.Tensor | None = None, temperature: float = 1.0
+    ) -> dict[str, torch.Tensor]:
+        """Encode each arm's copy of ``x``; sample ``c`` (Gumbel-softmax) and ``s``.
+
+        In training each arm sees its own augmented copy and ``c`` is a relaxed sample at
+        ``temperature``; in evaluation every arm sees ``x`` and ``c`` is the one-hot argmax.
+        """
+        x_arm = self.augmenter(x, self.n_arms) if self.training else x.expand(self.n_arms, *x.shape)
+        z, log_q = self.encode(x_arm)
+        if self.training:
+            log_c = log_gumbel_softmax_sample(log_q, temperature)
+            c = log_c.exp()
+        else:
+            c = F.one_hot(log_q.argmax(-1), self.n_categories).to(log_q.dtype)
+            log_c = c.log()  # -inf off the argmax; the coupling's offset keeps it finite
+        s_mean, s_var = self.state_posterior(z, c)
+        s = s_mean + s_var.sqrt() * torch.randn_like(s_mean)  # standard-normal noise (SPEC 7.1)
+        library = (
+            x_arm.sum(-1, keepdim=True)
+            if self.likelihood in COUNT_LIKELIHOODS
+            else x_arm.new_ones((*x_arm.shape[:-1], 1))
+        )
+        return {
+            "x_arm": x_arm,
+            "library": library,
+            "z": z,
+            "log_q": log_q,
+            "c": c,
+            "log_c": log_c,
+            "s": s,
+            "s_mean": s_mean,
+            "s_var": s_var,
+        }
+
+    @auto_move_data
+    def generative(
+        self,
+        c: torch.Tensor,
+        s: torch.Tensor,
+        library: torch.Tensor,
+        batch_index: torch.Tensor | None = None,
+    ) -> dict:
+        """Decode ``[c, s]`` and evaluate the state prior ``p(s | c)``."""
+        prior_mean, prior_var = self.state_prior_params(c)
+        return {"px": self.decode(c, s, library, batch_index), "prior_mean": prior_mean, "prior_var": prior_var}
+
+    def loss(
+        self,
+        tensors: dict,
+        inference_outputs: dict,
+        generative_outputs: dict,
+        kl_weight: float = 1.0,
+    ) -> LossOutput:
+        """The objective of SPEC section 2 (Eq. 7 of the paper).
+
+        ``L = w Σ_a [R_a + β KL_a − H(q_a)] + λ Σ_{a<b} d²_σ(c_a, c_b)`` with ``w = A − 1``,
+        which is Eq. 7 rewritten (each arm is in ``A − 1`` pairs). For ``A = 1`` the
+        factor is 1, giving the JointVAE-like ablation: reconstruction, KL and the
+        confidence penalty, no coupling. ``kl_weight`` is the training plan's warm-up
+        factor on ``β``.
+        """
+        inf, gen = inference_outputs, generative_outputs
+        reconstruction = -gen["px"].log_prob(inf["x_arm"]).sum(-1)  # (A, B)
+        kl_state = gaussian_kl(inf["s_mean"], inf["s_var"], gen["prior_mean"], gen["prior_var"])
+        entropy = categorical_entropy(inf["log_q"])  # (A,)
+        coupled = inf["log_c"] if self.coupling_input == "samples" else inf["log_q"]
+        coupling = perturbed_aitchison_distance(
+            coupled, self.coupling_var_floor, self.coupling_prob_offset
+        )  # (A (A - 1) / 2,)
+        arm_factor = max(self.n_arms - 1, 1)
+        per_arm = (
+            reconstruction.mean(-1)
+            + self.kl_weight * kl_weight * kl_state.mean(-1)
+            - self.entropy_weight * entropy
+        )
+        loss = arm_factor * per_arm.sum() + self.coupling_weight * coupling.sum()
+        return LossOutput(
+            loss=loss,
+            reconstruction_loss=reconstruction.mean(0),
+            kl_local=kl_state.mean(0),
+            extra_metrics={
+                "coupling": coupling.mean() if coupling.numel() else loss.new_zeros(()),
+                "entropy": entropy.mean(),
+            },
+        )

@@ -1,0 +1,69 @@
+"""Confusion matrix of inferred types against reference labels (the paper's Fig. 3)."""
+
+from __future__ import annotations
+
+import numpy as np
+from anndata import AnnData
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from scipy.cluster.hierarchy import leaves_list, linkage
+from scipy.optimize import linear_sum_assignment
+
+from ..tl import contingency
+from ._utils import finish, new_axes
+
+
+def confusion(
+    adata: AnnData,
+    key: str = "cplmix_type",
+    reference_key: str = "cell_type",
+    *,
+    cmap: str = "viridis",
+    show: bool | None = None,
+    ax: Axes | None = None,
+    return_fig: bool = False,
+) -> Figure | Axes | None:
+    """Heatmap of the fraction of each reference label assigned to each inferred type.
+
+    Rows are reference labels, ordered by hierarchical clustering of their assignment
+    profiles, so related labels sit together; columns are inferred types, matched to the
+    rows (Hungarian matching) so that a perfect clustering is a diagonal.
+
+    Parameters
+    ----------
+    adata
+        AnnData with both columns in ``obs``.
+    key
+        Inferred types.
+    reference_key
+        Reference labels.
+    cmap
+        Colour map.
+    show, ax, return_fig
+        As in scanpy.
+
+    Examples
+    --------
+    >>> scmixvae.pl.confusion(adata, "cplmix_type", "subclass", show=False)  # doctest: +SKIP
+    """
+    for column in (key, reference_key):
+        if column not in adata.obs:
+            raise ValueError(f"{column!r} is not a column of adata.obs.")
+    table = contingency(adata.obs[reference_key].astype(str), adata.obs[key].astype(str))
+    fractions = table.to_numpy(dtype=float)
+    fractions /= fractions.sum(axis=1, keepdims=True)
+    row_order = leaves_list(linkage(fractions, "average")) if len(fractions) > 2 else np.arange(len(fractions))
+    fractions = fractions[row_order]
+    rows, cols = linear_sum_assignment(fractions, maximize=True)
+    matched = list(cols[np.argsort(rows)])
+    col_order = matched + [c for c in range(fractions.shape[1]) if c not in set(matched)]
+    fractions = fractions[:, col_order]
+
+    fig, ax = new_axes(ax, (0.2 * fractions.shape[1] + 2.5, 0.2 * fractions.shape[0] + 1.5))
+    image = ax.imshow(fractions, aspect="auto", cmap=cmap, vmin=0.0, vmax=1.0, interpolation="nearest")
+    ax.set_yticks(range(fractions.shape[0]), table.index[row_order], fontsize="small")
+    ax.set_xticks(range(fractions.shape[1]), table.columns[col_order], fontsize="small", rotation=90)
+    ax.set_ylabel(reference_key)
+    ax.set_xlabel(key)
+    fig.colorbar(image, ax=ax, label="fraction of reference label")
+    return finish(fig, ax, show, return_fig)

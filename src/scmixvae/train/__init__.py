@@ -1,0 +1,5 @@
+"""Training plans."""
+
+from ._plan import CplMixVAETrainingPlan
+
+__all__ = ["CplMixVAETrainingPlan"]

@@ -1,0 +1,72 @@
+"""The training plan: optimisation over time (Gumbel temperature schedule, KL warm-up, logging)."""
+
+from __future__ import annotations
+
+from scvi.module.base import BaseModuleClass
+from scvi.train import TrainingPlan
+
+
+class CplMixVAETrainingPlan(TrainingPlan):
+    """scvi-tools' :class:`~scvi.train.TrainingPlan` plus the Gumbel-softmax temperature schedule.
+
+    The temperature decays exponentially from ``temperature`` to ``min_temperature`` over
+    ``n_epochs_temperature`` epochs, then stays there. The reference (SPEC section 1) uses a
+    constant ``T = 1``, which is the default. The module only ever receives the current value.
+
+    Parameters
+    ----------
+    module
+        A :class:`~scmixvae.module.CplMixVAEModule`.
+    temperature
+        Gumbel-softmax temperature at epoch 0.
+    min_temperature
+        Temperature reached after ``n_epochs_temperature`` epochs; ``None`` keeps it constant.
+    n_epochs_temperature
+        Length of the annealing.
+    n_epochs_kl_warmup
+        Epochs of linear KL warm-up on ``β``; ``None`` (the reference) for none.
+    **kwargs
+        Passed to :class:`~scvi.train.TrainingPlan` (``lr``, ``weight_decay``, ...).
+
+    Examples
+    --------
+    >>> from scmixvae.module import CplMixVAEModule
+    >>> plan = CplMixVAETrainingPlan(CplMixVAEModule(10, 3), temperature=1.0,
+    ...                              min_temperature=0.5, n_epochs_temperature=10)
+    >>> plan.temperature_at(5)
+    0.7071067811865476
+    """
+
+    def __init__(
+        self,
+        module: BaseModuleClass,
+        *,
+        temperature: float = 1.0,
+        min_temperature: float | None = None,
+        n_epochs_temperature: int | None = None,
+        n_epochs_kl_warmup: int | None = None,
+        **kwargs,
+    ):
+        if temperature <= 0 or (min_temperature is not None and min_temperature <= 0):
+            raise ValueError("Gumbel-softmax temperatures must be > 0.")
+        kwargs.setdefault("kl_weight", 1.0)  # lets the parent apply its warm-up factor
+        super().__init__(module, n_epochs_kl_warmup=n_epochs_kl_warmup, **kwargs)
+        self.initial_temperature = temperature
+        self.min_temperature = min_temperature
+        self.n_epochs_temperature = n_epochs_temperature
+
+    def temperature_at(self, epoch: int) -> float:
+        """Gumbel-softmax temperature used during ``epoch``."""
+        if self.min_temperature is None or not self.n_epochs_temperature:
+            return self.initial_temperature
+        progress = min(epoch / self.n_epochs_temperature, 1.0)
+        return self.initial_temperature * (self.min_temperature / self.initial_temperature) ** progress
+
+    def forward(self, *args, **kwargs):
+        """Run the module, passing it the current temperature."""
+        kwargs.setdefault("inference_kwargs", {"temperature": self.temperature_at(self.current_epoch)})
+        return super().forward(*args, **kwargs)
+
+    def on_train_epoch_start(self):
+        """Log the temperature of the epoch beside the losses."""
+        self.log("temperature", self.temperature_at(self.current_epoch), on_step=False, on_epoch=True)

@@ -1,0 +1,37 @@
+import logging
+import os
+import warnings
+
+os.environ.setdefault("MPLBACKEND", "agg")
+
+import pytest  # noqa: E402
+import scvi  # noqa: E402
+import torch  # noqa: E402
+
+import scmixvae  # noqa: E402
+
+torch.set_num_threads(2)
+logging.getLogger("lightning").setLevel(logging.ERROR)
+logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+warnings.filterwarnings("ignore", module="lightning")
+
+#: Keyword arguments that keep Lightning quiet and fast in tests.
+QUIET = {"enable_progress_bar": False, "enable_model_summary": False}
+
+
+@pytest.fixture
+def small_adata():
+    """240 cells, 4 well separated types, 60 genes: counts in X and layers['counts']."""
+    return scmixvae.datasets.simulate(
+        n_cells=240, n_types=4, n_genes=60, n_markers=5, n_programme_genes=10, seed=3
+    )
+
+
+@pytest.fixture
+def trained(small_adata):
+    """A 2-arm model trained for a few epochs on ``small_adata``."""
+    scvi.settings.seed = 0
+    scmixvae.CplMixVAE.setup_anndata(small_adata, layer="counts")
+    model = scmixvae.CplMixVAE(small_adata, n_categories=4, n_hidden=32)
+    model.train(max_epochs=3, batch_size=64, **QUIET)
+    return model

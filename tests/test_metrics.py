@@ -1,0 +1,46 @@
+import numpy as np
+import pytest
+from anndata import AnnData
+
+from scmixvae import tl
+
+
+def test_matched_accuracy_hand_checked():
+    labels = [0, 0, 0, 1, 1, 2]
+    reference = ["a", "a", "b", "b", "b", "b"]
+    # best matching: 0->a (2 cells), 1->b (2 cells); cluster 2 unmatched (only 2 references)
+    assert tl.matched_accuracy(labels, reference) == pytest.approx(4 / 6)
+
+
+def test_matched_accuracy_more_references_than_clusters():
+    assert tl.matched_accuracy([0, 0, 0, 0], ["a", "b", "c", "c"]) == pytest.approx(0.5)
+
+
+def test_ari_nmi_perfect_and_permuted():
+    ref = ["x"] * 5 + ["y"] * 5
+    perm = [1] * 5 + [0] * 5
+    assert tl.adjusted_rand_index(perm, ref) == pytest.approx(1.0)
+    assert tl.normalized_mutual_info(perm, ref) == pytest.approx(1.0)
+    assert tl.adjusted_rand_index([0] * 10, ref) == pytest.approx(0.0)
+
+
+def test_length_mismatch_and_empty():
+    with pytest.raises(ValueError, match="differ in length"):
+        tl.matched_accuracy([0, 1], ["a"])
+    with pytest.raises(ValueError, match="empty"):
+        tl.adjusted_rand_index([], [])
+
+
+def test_evaluate_excludes_labels():
+    adata = AnnData(np.zeros((6, 1)))
+    adata.obs["pred"] = ["0", "0", "1", "1", "1", "2"]
+    adata.obs["truth"] = ["a", "a", "b", "b", "b", "(none)"]
+    scores = tl.evaluate(adata, "pred", "truth", exclude=["(none)"])
+    assert scores == {"acc": 1.0, "ari": 1.0, "nmi": 1.0, "n_clusters": 2, "n_reference": 2, "n_cells": 5}
+    with pytest.raises(ValueError, match="not a column"):
+        tl.evaluate(adata, "missing", "truth")
+
+
+def test_contingency_counts():
+    table = tl.contingency(["0", "1", "1"], ["a", "a", "b"])
+    assert table.loc["1", "a"] == 1 and table.to_numpy().sum() == 3

@@ -1,0 +1,126 @@
+import pytest
+import torch
+from scvi import REGISTRY_KEYS
+
+from scmixvae.module import (
+    CplMixVAEModule,
+    categorical_entropy,
+    gaussian_kl,
+    perturbed_aitchison_distance,
+)
+
+X = REGISTRY_KEYS.X_KEY
+
+
+def _counts(n=16, d=12, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.poisson(torch.full((n, d), 3.0), generator=g)
+
+
+def _run(module, x, **kw):
+    torch.manual_seed(0)
+    return module({X: x}, **kw)
+
+
+@pytest.mark.parametrize("n_arms", [1, 2, 3])
+def test_loss_is_eq7(n_arms):
+    module = CplMixVAEModule(n_input=12, n_categories=3, n_arms=n_arms, kl_weight=0.5, coupling_weight=2.0, entropy_weight=0.7)
+    inf, gen, out = _run(module, _counts())
+    rec = -gen["px"].log_prob(inf["x_arm"]).sum(-1).mean(-1)
+    kl = gaussian_kl(inf["s_mean"], inf["s_var"], gen["prior_mean"], gen["prior_var"]).mean(-1)
+    ent = categorical_entropy(inf["log_q"])
+    dist = perturbed_aitchison_distance(inf["log_c"])
+    factor = max(n_arms - 1, 1)
+    expected = factor * (rec + 0.5 * kl - 0.7 * ent).sum() + 2.0 * dist.sum()
+    assert out.loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert inf["log_q"].shape == (n_arms, 16, 3)
+
+
+def _grads(module, loss):
+    module.zero_grad()
+    loss.backward(retain_graph=True)
+    return {n: (p.grad is not None and p.grad.abs().sum().item() > 0) for n, p in module.named_parameters()}
+
+
+def test_each_term_reaches_the_right_parameters():
+    module = CplMixVAEModule(n_input=12, n_categories=3, n_arms=2)
+    inf, gen, _ = _run(module, _counts())
+    rec = -gen["px"].log_prob(inf["x_arm"]).sum(-1).mean()
+    kl = gaussian_kl(inf["s_mean"], inf["s_var"], gen["prior_mean"], gen["prior_var"]).mean()
+    ent = categorical_entropy(inf["log_q"]).sum()
+    dist = perturbed_aitchison_distance(inf["log_c"]).sum()
+
+    g = _grads(module, dist)
+    assert g["category_head.weight"] and g["encoder.layers.0.weight"]
+    assert not g["decoder_out.weight"] and not g["state_head.weight"]
+    g = _grads(module, ent)
+    assert g["category_head.weight"] and not g["decoder_out.weight"]
+    g = _grads(module, rec)
+    assert g["decoder_out.weight"] and g["log_dispersion"] and g["category_head.weight"]
+    assert g["state_head.weight"] and g["encoder.layers.0.weight"]
+    g = _grads(module, kl)
+    assert g["prior_mean"] and g["prior_log_var"] and g["state_head.weight"]
+    assert not g["decoder_out.weight"]
+
+
+def test_coupling_reaches_both_arms():
+    module = CplMixVAEModule(n_input=12, n_categories=3, n_arms=2)
+    inf, _, _ = _run(module, _counts())
+    perturbed_aitchison_distance(inf["log_c"]).sum().backward()
+    grad = module.category_head.weight.grad
+    assert grad[0].abs().sum() > 0 and grad[1].abs().sum() > 0
+
+
+def test_training_augments_and_eval_does_not():
+    module = CplMixVAEModule(n_input=12, n_categories=3, n_arms=2, augmentation="thinning")
+    x = _counts()
+    inf, _, _ = _run(module, x)
+    assert not torch.equal(inf["x_arm"][0], inf["x_arm"][1])
+    assert not torch.allclose(inf["c"].sum(-1).new_ones(1), inf["c"].max(-1).values[:1])  # soft sample
+    module.eval()
+    inf, _, _ = _run(module, x)
+    assert torch.equal(inf["x_arm"][0], x) and torch.equal(inf["x_arm"][1], x)
+    assert torch.equal(inf["c"].max(-1).values, torch.ones(2, 16))  # one-hot argmax
+
+
+def test_temperature_reaches_inference():
+    module = CplMixVAEModule(n_input=12, n_categories=3, n_arms=2)
+    torch.manual_seed(0)
+    cold = module.inference(_counts(), temperature=1e-3)["c"]
+    assert torch.allclose(cold.max(-1).values, torch.ones(2, 16), atol=1e-3)
+
+
+@pytest.mark.parametrize("likelihood", ["nb", "zinb", "normal", "bernoulli"])
+def test_likelihoods_give_finite_loss(likelihood):
+    x = _counts()
+    if likelihood == "bernoulli":
+        x = (x > 2).float()
+    elif likelihood == "normal":
+        x = torch.log1p(x)
+    module = CplMixVAEModule(n_input=12, n_categories=3, likelihood=likelihood)
+    _, _, out = _run(module, x)
+    assert torch.isfinite(out.loss)
+    out.loss.backward()
+    assert module.decoder_out.weight.grad.abs().sum() > 0
+
+
+def test_standard_prior_and_batch_covariate():
+    module = CplMixVAEModule(n_input=12, n_categories=3, state_prior="standard", n_batch=2)
+    assert not hasattr(module, "prior_mean")
+    x = _counts()
+    batch = torch.tensor([0, 1] * 8).reshape(-1, 1)
+    torch.manual_seed(0)
+    inf, gen, out = module({X: x, REGISTRY_KEYS.BATCH_KEY: batch})
+    assert torch.equal(gen["prior_mean"], torch.zeros_like(inf["s"]))
+    out.loss.backward()
+    # the batch one-hot feeds the decoder's first layer (its last input rows)
+    assert module.decoder.layers[0].weight.grad[:, -2:].abs().sum() > 0
+
+
+def test_constructor_errors():
+    with pytest.raises(ValueError, match="likelihood"):
+        CplMixVAEModule(n_input=4, n_categories=2, likelihood="poisson")
+    with pytest.raises(ValueError, match="state_prior"):
+        CplMixVAEModule(n_input=4, n_categories=2, state_prior="mixture")
+    with pytest.raises(ValueError, match="needs raw counts"):
+        CplMixVAEModule(n_input=4, n_categories=2, likelihood="normal", augmentation="thinning")
