@@ -66,7 +66,9 @@ def cplmix(adata, k, seed, n_arms):
     model = scmixvae.CplMixVAE(adata, n_categories=k, n_arms=n_arms)
     model.train(accelerator="cpu", **QUIET)
     model.annotate()
-    return adata.obs["cplmix_type"].astype(str).to_numpy(), {"epochs": len(model.history["train_loss"])}
+    return adata.obs["cplmix_type"].astype(str).to_numpy(), {
+        "epochs": len(model.history["train_loss"])
+    }
 
 
 def pca_neighbors(adata, seed):
@@ -97,8 +99,15 @@ def scvi_neighbors(adata, seed, dataset):
 
 
 def leiden(work, resolution, seed):
-    sc.tl.leiden(work, resolution=resolution, random_state=seed, key_added="leiden",
-                 flavor="igraph", n_iterations=2, directed=False)
+    sc.tl.leiden(
+        work,
+        resolution=resolution,
+        random_state=seed,
+        key_added="leiden",
+        flavor="igraph",
+        n_iterations=2,
+        directed=False,
+    )
     return work.obs["leiden"].astype(str).to_numpy()
 
 
@@ -120,12 +129,20 @@ def leiden_at_k(work, k, seed):
 METHODS = {
     "cplmix_a2": lambda ad, k, s, d: cplmix(ad, k, s, n_arms=2),
     "cplmix_a1": lambda ad, k, s, d: cplmix(ad, k, s, n_arms=1),
-    "pca_leiden_r1": lambda ad, k, s, d: (leiden(pca_neighbors(ad, s), 1.0, s), {"resolution": 1.0}),
+    "pca_leiden_r1": lambda ad, k, s, d: (
+        leiden(pca_neighbors(ad, s), 1.0, s),
+        {"resolution": 1.0},
+    ),
     "pca_leiden_k": lambda ad, k, s, d: leiden_at_k(pca_neighbors(ad, s), k, s),
-    "scvi_leiden_r1": lambda ad, k, s, d: (leiden(scvi_neighbors(ad, s, d), 1.0, s), {"resolution": 1.0}),
+    "scvi_leiden_r1": lambda ad, k, s, d: (
+        leiden(scvi_neighbors(ad, s, d), 1.0, s),
+        {"resolution": 1.0},
+    ),
     "scvi_leiden_k": lambda ad, k, s, d: leiden_at_k(scvi_neighbors(ad, s, d), k, s),
     "scvi_kmeans_k": lambda ad, k, s, d: (
-        KMeans(k, n_init=10, random_state=s).fit_predict(scvi_neighbors(ad, s, d).obsm["X_scVI"]).astype(str),
+        KMeans(k, n_init=10, random_state=s)
+        .fit_predict(scvi_neighbors(ad, s, d).obsm["X_scVI"])
+        .astype(str),
         {},
     ),
 }
@@ -149,11 +166,16 @@ def run_one(dataset: str, method: str, seed: int) -> dict:
         "nmi": scmixvae.tl.normalized_mutual_info(labels, reference),
         "n_used": int(np.unique(labels).size),
         "seconds": round(seconds, 1),
-        "cells_per_s": round(adata.n_obs * extra.get("epochs", 0) / seconds, 1) if "epochs" in extra else None,
+        "cells_per_s": round(adata.n_obs * extra.get("epochs", 0) / seconds, 1)
+        if "epochs" in extra
+        else None,
         **extra,
         "threads": torch.get_num_threads(),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-        "versions": f"scmixvae {scmixvae.__version__}, scvi-tools {scvi.__version__}, torch {torch.__version__}, scanpy {sc.__version__}",
+        "versions": (
+            f"scmixvae {scmixvae.__version__}, scvi-tools {scvi.__version__}, "
+            f"torch {torch.__version__}, scanpy {sc.__version__}"
+        ),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     with RESULTS.open("a") as handle:
@@ -180,16 +202,24 @@ def render() -> None:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     order = {m: i for i, m in enumerate(METHODS)}
-    for (dataset, method), group in sorted(latest.groupby(["dataset", "method"]), key=lambda g: (DATASETS.index(g[0][0]), order[g[0][1]])):
+    for (dataset, method), group in sorted(
+        latest.groupby(["dataset", "method"]),
+        key=lambda g: (DATASETS.index(g[0][0]), order[g[0][1]]),
+    ):
         speed = group["cells_per_s"].dropna()
-        lines.append(
-            f"| {dataset} | {method} | {','.join(map(str, sorted(group.seed)))} | {fmt(group.acc)} | "
-            f"{fmt(group.ari)} | {fmt(group.nmi)} | {group.n_used.mean():.1f} / {group.k_true.iloc[0]} | "
-            f"{group.seconds.mean():.0f} | {speed.mean():.0f} |" if len(speed) else
-            f"| {dataset} | {method} | {','.join(map(str, sorted(group.seed)))} | {fmt(group.acc)} | "
-            f"{fmt(group.ari)} | {fmt(group.nmi)} | {group.n_used.mean():.1f} / {group.k_true.iloc[0]} | "
-            f"{group.seconds.mean():.0f} | |"
-        )
+        seeds = ",".join(map(str, sorted(group.seed)))
+        cells = [
+            dataset,
+            method,
+            seeds,
+            fmt(group.acc),
+            fmt(group.ari),
+            fmt(group.nmi),
+            f"{group.n_used.mean():.1f} / {group.k_true.iloc[0]}",
+            f"{group.seconds.mean():.0f}",
+            f"{speed.mean():.0f}" if len(speed) else "",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",
         "Settings: CplMixVAE defaults (`scmixvae.CplMixVAE(adata, n_categories=K, n_arms=A)`,",
@@ -197,8 +227,8 @@ def render() -> None:
         "scVI: `scvi.model.SCVI` defaults; neighbors: 15, sklearn transformer; Leiden: igraph,",
         "resolution 1.0 or bisected to reach K; k-means: 10 inits on the scVI latent.",
         "",
-        f"Machine and versions: {latest.machine.iloc[-1]}, {latest.threads.iloc[-1]} torch threads; "
-        f"{latest.versions.iloc[-1]}.",
+        f"Machine and versions: {latest.machine.iloc[-1]}, "
+        f"{latest.threads.iloc[-1]} torch threads; {latest.versions.iloc[-1]}.",
         "",
     ]
     (HERE / "accuracy.md").write_text("\n".join(lines))
@@ -206,7 +236,9 @@ def render() -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--dataset", nargs="+", default=["all"], help=f"{DATASETS} or all")
     parser.add_argument("--method", nargs="+", default=["all"], help=f"{list(METHODS)} or all")
     parser.add_argument("--seed", nargs="+", type=int, default=[0])

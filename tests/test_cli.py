@@ -11,7 +11,23 @@ def test_run_on_a_file_writes_everything(tmp_path, capsys):
     path = tmp_path / "sim.h5ad"
     adata.write_h5ad(path)
     out = tmp_path / "out"
-    cli.main(["run", "--data", str(path), "--layer", "counts", "--label-key", "type", "--max-epochs", "2", "--out", str(out), "--accelerator", "cpu"])
+    cli.main(
+        [
+            "run",
+            "--data",
+            str(path),
+            "--layer",
+            "counts",
+            "--label-key",
+            "type",
+            "--max-epochs",
+            "2",
+            "--out",
+            str(out),
+            "--accelerator",
+            "cpu",
+        ]
+    )
     printed = capsys.readouterr().out
     assert "categories_used" in printed and "acc" in printed
     summary = json.loads((out / "summary.json").read_text())

@@ -9,7 +9,9 @@ from scmixvae import datasets
 
 
 def test_simulate_ground_truth():
-    adata = datasets.simulate(n_cells=600, n_types=10, n_genes=150, n_markers=3, n_programme_genes=12, seed=1)
+    adata = datasets.simulate(
+        n_cells=600, n_types=10, n_genes=150, n_markers=3, n_programme_genes=12, seed=1
+    )
     assert adata.shape == (600, 150)
     x = adata.layers["counts"]
     assert sparse.issparse(x) and np.array_equal(x.data, np.round(x.data)) and (x.data > 0).all()

@@ -31,7 +31,9 @@ def test_zinb_without_inflation_is_nb():
 
 
 def test_normal_is_unit_variance_gaussian():
-    got = observation_distribution("normal", torch.tensor([[1.0]]), torch.ones(1, 1)).log_prob(torch.tensor([[3.0]]))
+    got = observation_distribution("normal", torch.tensor([[1.0]]), torch.ones(1, 1)).log_prob(
+        torch.tensor([[3.0]])
+    )
     assert got.item() == pytest.approx(-0.5 * 4 - 0.5 * np.log(2 * np.pi))
 
 

@@ -36,7 +36,14 @@ def test_evaluate_excludes_labels():
     adata.obs["pred"] = ["0", "0", "1", "1", "1", "2"]
     adata.obs["truth"] = ["a", "a", "b", "b", "b", "(none)"]
     scores = tl.evaluate(adata, "pred", "truth", exclude=["(none)"])
-    assert scores == {"acc": 1.0, "ari": 1.0, "nmi": 1.0, "n_clusters": 2, "n_reference": 2, "n_cells": 5}
+    assert scores == {
+        "acc": 1.0,
+        "ari": 1.0,
+        "nmi": 1.0,
+        "n_clusters": 2,
+        "n_reference": 2,
+        "n_cells": 5,
+    }
     with pytest.raises(ValueError, match="not a column"):
         tl.evaluate(adata, "missing", "truth")
 

@@ -32,10 +32,11 @@ def test_getters_are_consistent(trained, small_adata):
     assert (soft.idxmax(axis=1).to_numpy() == types.astype(str).to_numpy()).all()
     assert np.allclose(soft.sum(axis=1), 1.0, atol=1e-5)
     arms = trained.get_arm_labels()
-    agreement = trained.get_agreement()
+    consensus = trained.get_consensus()
+    assert (consensus["type"].astype(str) == types.astype(str)).all()
     expected = (arms.astype(str).to_numpy() == types.astype(str).to_numpy()[:, None]).mean(1)
-    assert np.allclose(agreement.to_numpy(), expected)
-    assert np.allclose(trained.get_confidence().to_numpy(), soft.max(axis=1).to_numpy(), atol=1e-6)
+    assert np.allclose(consensus["agreement"].to_numpy(), expected)
+    assert np.allclose(consensus["confidence"], soft.max(axis=1).to_numpy(), atol=1e-6)
     state = trained.get_state_representation(arm=1)
     assert state.shape == (240, 2) and np.isfinite(state).all()
     subset = trained.get_cell_types(indices=[0, 5, 7])
@@ -87,7 +88,13 @@ def test_same_seed_same_labels(small_adata):
 
 @pytest.mark.parametrize(
     ("likelihood", "augmentation", "n_arms"),
-    [("nb", "thinning", 2), ("zinb", "none", 3), ("nb", "dropout", 1), ("normal", "dropout", 2), ("bernoulli", "none", 2)],
+    [
+        ("nb", "thinning", 2),
+        ("zinb", "none", 3),
+        ("nb", "dropout", 1),
+        ("normal", "dropout", 2),
+        ("bernoulli", "none", 2),
+    ],
 )
 def test_configurations_train(small_adata, likelihood, augmentation, n_arms):
     adata = small_adata
@@ -100,8 +107,20 @@ def test_configurations_train(small_adata, likelihood, augmentation, n_arms):
         layer = "binary"
     scvi.settings.seed = 0
     CplMixVAE.setup_anndata(adata, layer=layer)
-    model = CplMixVAE(adata, n_categories=4, n_arms=n_arms, likelihood=likelihood, augmentation=augmentation, n_hidden=16)
-    model.train(max_epochs=2, batch_size=64, plan_kwargs={"min_temperature": 0.5, "n_epochs_temperature": 2}, **QUIET)
+    model = CplMixVAE(
+        adata,
+        n_categories=4,
+        n_arms=n_arms,
+        likelihood=likelihood,
+        augmentation=augmentation,
+        n_hidden=16,
+    )
+    model.train(
+        max_epochs=2,
+        batch_size=64,
+        plan_kwargs={"min_temperature": 0.5, "n_epochs_temperature": 2},
+        **QUIET,
+    )
     model.annotate()
     assert adata.obs["cplmix_agreement"].notna().all()
     assert np.isfinite(adata.obsm["X_cplmix_state"]).all()
@@ -130,7 +149,7 @@ def test_train_defaults_use_heuristic_epochs(small_adata):
     CplMixVAE.setup_anndata(small_adata, layer="counts")
     model = CplMixVAE(small_adata, n_categories=4, n_hidden=8)
     model.train(max_epochs=None, batch_size=240, train_size=1.0, **QUIET)
-    assert len(model.history["train_loss"]) == 400  # scvi's heuristic for small data
+    assert len(model.history["train_loss"]) == 400  # 300,000 cell passes, capped at 400
 
 
 def test_model_summary_mentions_settings(trained, capsys):

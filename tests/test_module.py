@@ -24,7 +24,14 @@ def _run(module, x, **kw):
 
 @pytest.mark.parametrize("n_arms", [1, 2, 3])
 def test_loss_is_eq7(n_arms):
-    module = CplMixVAEModule(n_input=12, n_categories=3, n_arms=n_arms, kl_weight=0.5, coupling_weight=2.0, entropy_weight=0.7)
+    module = CplMixVAEModule(
+        n_input=12,
+        n_categories=3,
+        n_arms=n_arms,
+        kl_weight=0.5,
+        coupling_weight=2.0,
+        entropy_weight=0.7,
+    )
     inf, gen, out = _run(module, _counts())
     rec = -gen["px"].log_prob(inf["x_arm"]).sum(-1).mean(-1)
     kl = gaussian_kl(inf["s_mean"], inf["s_var"], gen["prior_mean"], gen["prior_var"]).mean(-1)
@@ -39,7 +46,10 @@ def test_loss_is_eq7(n_arms):
 def _grads(module, loss):
     module.zero_grad()
     loss.backward(retain_graph=True)
-    return {n: (p.grad is not None and p.grad.abs().sum().item() > 0) for n, p in module.named_parameters()}
+    return {
+        n: (p.grad is not None and p.grad.abs().sum().item() > 0)
+        for n, p in module.named_parameters()
+    }
 
 
 def test_each_term_reaches_the_right_parameters():
@@ -76,7 +86,9 @@ def test_training_augments_and_eval_does_not():
     x = _counts()
     inf, _, _ = _run(module, x)
     assert not torch.equal(inf["x_arm"][0], inf["x_arm"][1])
-    assert not torch.allclose(inf["c"].sum(-1).new_ones(1), inf["c"].max(-1).values[:1])  # soft sample
+    assert not torch.allclose(
+        inf["c"].sum(-1).new_ones(1), inf["c"].max(-1).values[:1]
+    )  # soft sample
     module.eval()
     inf, _, _ = _run(module, x)
     assert torch.equal(inf["x_arm"][0], x) and torch.equal(inf["x_arm"][1], x)

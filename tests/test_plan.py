@@ -11,7 +11,9 @@ def test_constant_temperature_by_default():
 
 
 def test_exponential_annealing():
-    plan = CplMixVAETrainingPlan(CplMixVAEModule(5, 2), temperature=2.0, min_temperature=0.5, n_epochs_temperature=4)
+    plan = CplMixVAETrainingPlan(
+        CplMixVAEModule(5, 2), temperature=2.0, min_temperature=0.5, n_epochs_temperature=4
+    )
     assert [plan.temperature_at(e) for e in (0, 2, 4, 10)] == pytest.approx([2.0, 1.0, 0.5, 0.5])
 
 

@@ -108,7 +108,11 @@ def test_bad_query_adata_is_refused_untouched(trained, small_adata):
     assert _snapshot(query) == before
 
 
-def test_getters_before_training_warn_free_but_work(small_adata):
+def test_getters_before_training_raise(small_adata):
     CplMixVAE.setup_anndata(small_adata, layer="counts")
     model = CplMixVAE(small_adata, n_categories=3)
-    assert model.get_cell_types().shape == (240,)
+    with pytest.raises(RuntimeError, match="untrained model"):
+        model.get_cell_types()
+    with pytest.raises(RuntimeError, match="untrained model"):
+        model.annotate()
+    assert "cplmix_type" not in small_adata.obs

@@ -27,18 +27,22 @@ BUILTIN = {
 }
 
 
-def _load(data: str, layer: str | None, label_key: str | None) -> tuple[anndata.AnnData, str | None, str | None]:
+def _load(
+    data: str, layer: str | None, label_key: str | None
+) -> tuple[anndata.AnnData, str | None, str | None]:
     if data in BUILTIN:
         loader, default_layer, default_label = BUILTIN[data]
         return loader(), layer or default_layer, label_key or default_label
     path = Path(data)
     if not path.exists():
-        raise SystemExit(f"error: {data!r} is neither a built-in dataset {sorted(BUILTIN)} nor a file.")
+        raise SystemExit(
+            f"error: {data!r} is neither a built-in dataset {sorted(BUILTIN)} nor a file."
+        )
     return sc.read_h5ad(path), layer, label_key
 
 
 def _embedding(adata: anndata.AnnData) -> None:
-    """A UMAP of the cells for the figure, unless the data already carry one."""
+    """Compute a UMAP of the cells for the figure, unless the data already carry one."""
     if "X_umap" in adata.obsm:
         return
     work = anndata.AnnData(adata.X.copy(), obs=adata.obs[[]])
@@ -61,7 +65,9 @@ def run(args: argparse.Namespace) -> dict:
         raise SystemExit("error: pass --n-categories (no label column to take it from).")
     scvi.settings.seed = args.seed
     CplMixVAE.setup_anndata(adata, layer=layer, batch_key=args.batch_key)
-    model = CplMixVAE(adata, n_categories=n_categories, n_arms=args.n_arms, likelihood=args.likelihood)
+    model = CplMixVAE(
+        adata, n_categories=n_categories, n_arms=args.n_arms, likelihood=args.likelihood
+    )
     model.train(max_epochs=args.max_epochs, accelerator=args.accelerator, enable_progress_bar=False)
     train_seconds = time.perf_counter() - start
     model.annotate()
@@ -85,7 +91,9 @@ def run(args: argparse.Namespace) -> dict:
     pl.history(model, show=False)
     plt.savefig(out / "history.png", dpi=120, bbox_inches="tight")
     if label_key is not None:
-        summary.update({k: round(v, 4) for k, v in tl.evaluate(adata, "cplmix_type", label_key).items()})
+        summary.update(
+            {k: round(v, 4) for k, v in tl.evaluate(adata, "cplmix_type", label_key).items()}
+        )
         pl.confusion(adata, "cplmix_type", label_key, show=False)
         plt.savefig(out / "confusion.png", dpi=120, bbox_inches="tight")
     plt.close("all")
@@ -100,14 +108,24 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="scmixvae", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     runner = commands.add_parser("run", help="train, annotate, write .h5ad, figures and summary")
-    runner.add_argument("--data", default="pbmc68k", help=f"{sorted(BUILTIN)} or a path to an .h5ad")
-    runner.add_argument("--layer", default=None, help="layer with raw counts (default: X, or the built-in's)")
+    runner.add_argument(
+        "--data", default="pbmc68k", help=f"{sorted(BUILTIN)} or a path to an .h5ad"
+    )
+    runner.add_argument(
+        "--layer", default=None, help="layer with raw counts (default: X, or the built-in's)"
+    )
     runner.add_argument("--batch-key", default=None, help="obs column with batches")
-    runner.add_argument("--label-key", default=None, help="obs column with reference labels, for scoring")
-    runner.add_argument("--n-categories", type=int, default=None, help="K (default: number of labels)")
+    runner.add_argument(
+        "--label-key", default=None, help="obs column with reference labels, for scoring"
+    )
+    runner.add_argument(
+        "--n-categories", type=int, default=None, help="K (default: number of labels)"
+    )
     runner.add_argument("--n-arms", type=int, default=2)
     runner.add_argument("--likelihood", default="nb", choices=["nb", "zinb", "normal", "bernoulli"])
-    runner.add_argument("--max-epochs", type=int, default=None, help="default: scvi-tools' heuristic")
+    runner.add_argument(
+        "--max-epochs", type=int, default=None, help="default: scvi-tools' heuristic"
+    )
     runner.add_argument("--accelerator", default="auto")
     runner.add_argument("--seed", type=int, default=0)
     runner.add_argument("--out", default="scmixvae_out", help="output folder")

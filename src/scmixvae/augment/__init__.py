@@ -23,6 +23,7 @@ def make_augmenter(augmentation: str | Augmenter, **kwargs) -> Augmenter:
     --------
     >>> make_augmenter("thinning", keep=0.8).keep
     0.8
+
     """
     if isinstance(augmentation, Augmenter):
         return augmentation

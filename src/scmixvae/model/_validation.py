@@ -33,7 +33,9 @@ def get_matrix(adata: AnnData, layer: str | None):
     """Return ``adata.X`` or ``adata.layers[layer]``, with a clear error if it is missing."""
     if layer is None:
         if adata.X is None:
-            raise ValueError("adata.X is empty; pass `layer=` naming the layer that holds the data.")
+            raise ValueError(
+                "adata.X is empty; pass `layer=` naming the layer that holds the data."
+            )
         return adata.X
     if layer not in adata.layers:
         raise ValueError(
@@ -50,6 +52,7 @@ def validate_setup(adata: AnnData, layer: str | None, batch_key: str | None) -> 
     --------
     >>> import anndata, numpy as np
     >>> validate_setup(anndata.AnnData(np.ones((3, 2))), layer=None, batch_key=None)
+
     """
     if adata.n_obs == 0:
         raise ValueError("The AnnData has zero cells; there is nothing to model.")
@@ -80,6 +83,7 @@ def validate_values(adata: AnnData, layer: str | None, likelihood: str, count_li
     --------
     >>> import anndata, numpy as np
     >>> validate_values(anndata.AnnData(np.ones((3, 2))), None, "nb", ("nb",))
+
     """
     matrix = get_matrix(adata, layer)
     for block in _value_blocks(matrix):

@@ -23,6 +23,7 @@ class ArmLinear(nn.Module):
     >>> layer = ArmLinear(n_arms=2, n_in=5, n_out=3)
     >>> layer(torch.zeros(2, 4, 5)).shape
     torch.Size([2, 4, 3])
+
     """
 
     def __init__(self, n_arms: int, n_in: int, n_out: int):
@@ -48,6 +49,7 @@ class ArmBatchNorm(nn.Module):
     >>> out = bn(torch.randn(2, 8, 3))
     >>> torch.allclose(out.mean(dim=1), torch.zeros(2, 3), atol=1e-5)
     True
+
     """
 
     def __init__(self, n_arms: int, n_features: int, momentum: float = 0.01, eps: float = 1e-5):
@@ -86,6 +88,7 @@ class ArmMLP(nn.Module):
     >>> mlp = ArmMLP(n_arms=3, widths=[10, 8, 8])
     >>> mlp(torch.randn(3, 5, 10)).shape
     torch.Size([3, 5, 8])
+
     """
 
     def __init__(self, n_arms: int, widths: list[int]):

@@ -80,6 +80,7 @@ class CplMixVAEModule(BaseModuleClass):
     >>> _, _, losses = module({REGISTRY_KEYS.X_KEY: x})
     >>> losses.loss.ndim
     0
+
     """
 
     def __init__(
@@ -90,7 +91,7 @@ class CplMixVAEModule(BaseModuleClass):
         n_arms: int = 2,
         n_batch: int = 0,
         likelihood: str = "nb",
-        augmentation: str | Augmenter = "dropout",
+        augmentation: str | Augmenter = "none",
         augmentation_kwargs: dict | None = None,
         state_prior: str = "type",
         n_hidden: int = 100,
@@ -135,7 +136,9 @@ class CplMixVAEModule(BaseModuleClass):
         arms, width = n_arms, n_hidden
         # Encoder D -> F -> F -> F -> F -> L (SPEC section 1).
         self.encoder = ArmMLP(arms, [n_input, width, width, width, width])
-        self.encoder_out = nn.Sequential(ArmLinear(arms, width, n_latent), ArmBatchNorm(arms, n_latent))
+        self.encoder_out = nn.Sequential(
+            ArmLinear(arms, width, n_latent), ArmBatchNorm(arms, n_latent)
+        )
         self.category_head = ArmLinear(arms, n_latent, n_categories)
         self.state_head = ArmLinear(arms, n_latent + n_categories, 2 * n_states)
         if state_prior == "type":
@@ -151,7 +154,7 @@ class CplMixVAEModule(BaseModuleClass):
 
     # ---- pieces -------------------------------------------------------------------------
     def _encoder_input(self, x_arm: torch.Tensor) -> torch.Tensor:
-        """Counts are depth-normalised and log-transformed so types do not follow depth."""
+        """Depth-normalise and log-transform counts, so that types do not follow depth."""
         if self.likelihood not in COUNT_LIKELIHOODS:
             return x_arm
         library = x_arm.sum(-1, keepdim=True).clamp_min(1.0)
@@ -162,7 +165,9 @@ class CplMixVAEModule(BaseModuleClass):
         z = self.encoder_out(self.encoder(self._encoder_input(x_arm)))
         return z, torch.log_softmax(self.category_head(z), dim=-1)
 
-    def state_posterior(self, z: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def state_posterior(
+        self, z: torch.Tensor, c: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and variance of ``q(s | c, x)`` from ``[z, c]``, each ``(A, B, S)``."""
         mean, log_var = self.state_head(torch.cat([z, c], dim=-1)).chunk(2, dim=-1)
         return mean, log_var.exp() + 1e-4
@@ -197,7 +202,10 @@ class CplMixVAEModule(BaseModuleClass):
 
     # ---- scvi-tools module protocol -----------------------------------------------------
     def _get_inference_input(self, tensors: dict, **kwargs) -> dict:
-        return {"x": tensors[REGISTRY_KEYS.X_KEY], "batch_index": tensors.get(REGISTRY_KEYS.BATCH_KEY)}
+        return {
+            "x": tensors[REGISTRY_KEYS.X_KEY],
+            "batch_index": tensors.get(REGISTRY_KEYS.BATCH_KEY),
+        }
 
     def _get_generative_input(self, tensors: dict, inference_outputs: dict, **kwargs) -> dict:
         return {
@@ -253,7 +261,11 @@ class CplMixVAEModule(BaseModuleClass):
     ) -> dict:
         """Decode ``[c, s]`` and evaluate the state prior ``p(s | c)``."""
         prior_mean, prior_var = self.state_prior_params(c)
-        return {"px": self.decode(c, s, library, batch_index), "prior_mean": prior_mean, "prior_var": prior_var}
+        return {
+            "px": self.decode(c, s, library, batch_index),
+            "prior_mean": prior_mean,
+            "prior_var": prior_var,
+        }
 
     def loss(
         self,
@@ -262,7 +274,7 @@ class CplMixVAEModule(BaseModuleClass):
         generative_outputs: dict,
         kl_weight: float = 1.0,
     ) -> LossOutput:
-        """The objective of SPEC section 2 (Eq. 7 of the paper).
+        """Compute the objective of SPEC section 2 (Eq. 7 of the paper).
 
         ``L = w Σ_a [R_a + β KL_a − H(q_a)] + λ Σ_{a<b} d²_σ(c_a, c_b)`` with ``w = A − 1``,
         which is Eq. 7 rewritten (each arm is in ``A − 1`` pairs). For ``A = 1`` the

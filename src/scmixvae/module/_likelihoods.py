@@ -52,6 +52,7 @@ def observation_distribution(
     >>> dist = observation_distribution("normal", torch.zeros(2, 3), library=torch.ones(2, 1))
     >>> dist.log_prob(torch.zeros(2, 3)).shape
     torch.Size([2, 3])
+
     """
     if likelihood in COUNT_LIKELIHOODS:
         mean = library * torch.softmax(decoded, dim=-1)

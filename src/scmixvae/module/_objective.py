@@ -30,6 +30,7 @@ def log_gumbel_softmax_sample(log_q: torch.Tensor, temperature: float) -> torch.
     >>> sample = log_gumbel_softmax_sample(log_q, temperature=1.0).exp()
     >>> torch.allclose(sample.sum(-1), torch.ones(4))
     True
+
     """
     uniform = torch.rand_like(log_q)
     # Clamping keeps -log(-log U) finite at U in {0, 1}.
@@ -57,6 +58,7 @@ def categorical_entropy(log_q: torch.Tensor) -> torch.Tensor:
     >>> uniform = torch.full((1, 2, 4), math.log(0.25))
     >>> categorical_entropy(uniform)  # log 4
     tensor([1.3863])
+
     """
     return -(log_q.exp() * log_q).sum(dim=-1).mean(dim=-1)
 
@@ -68,9 +70,15 @@ def perturbed_aitchison_distance(
 ) -> torch.Tensor:
     """Perturbed Aitchison distance ``d²_σ`` between every pair of arms (SPEC section 2).
 
-    ``d²_σ(c_a, c_b) = mean_cells Σ_k (log c_ak / σ_ak − log c_bk / σ_bk)²`` where ``σ²_ak``
-    is the variance of ``c_ak`` over the minibatch. ``c`` are points on the simplex: the
-    arms' posteriors ``q(c | x_a)`` or their Gumbel-softmax samples.
+    ``d²_σ(c_a, c_b) = mean_cells Σ_k (clr(c_a)_k / σ_ak − clr(c_b)_k / σ_bk)²`` where
+    ``clr(c)_k = log c_k − mean_j log c_j`` is the centred log-ratio transform and ``σ²_ak``
+    the variance of ``c_ak`` over the minibatch. ``c`` are points on the simplex: the arms'
+    posteriors ``q(c | x_a)`` or their Gumbel-softmax samples. With ``σ = 1`` this is the
+    squared Aitchison distance ``‖clr(c_a) − clr(c_b)‖²``.
+
+    The centring matters: without it, two arms with equal posteriors but different batch
+    spreads ``σ`` differ by ``log(1/K) (1/σ_a − 1/σ_b)`` in every category, a term that
+    dominated the loss and kept the arms from aligning (``benchmarks/coupling.md``).
 
     Two guards make it numerically safe (SPEC section 7.2): the variance is floored at
     ``var_floor``, and the logarithm is taken of ``q + prob_offset`` (computed stably from
@@ -98,11 +106,13 @@ def perturbed_aitchison_distance(
     >>> log_q = torch.log_softmax(torch.randn(1, 8, 3), dim=-1).expand(2, 8, 3)
     >>> perturbed_aitchison_distance(log_q)  # identical arms
     tensor([0.])
+
     """
     n_arms = log_q.shape[0]
     var = log_q.exp().var(dim=1, keepdim=True, correction=0).clamp_min(var_floor)
     log_q_safe = torch.logaddexp(log_q, torch.full_like(log_q, math.log(prob_offset)))
-    scaled = log_q_safe * torch.rsqrt(var)
+    clr = log_q_safe - log_q_safe.mean(dim=-1, keepdim=True)
+    scaled = clr * torch.rsqrt(var)
     arm_a, arm_b = torch.triu_indices(n_arms, n_arms, offset=1, device=log_q.device)
     return (scaled[arm_a] - scaled[arm_b]).pow(2).sum(dim=-1).mean(dim=-1)
 
@@ -120,6 +130,7 @@ def gaussian_kl(
     >>> one, zero = torch.ones(1, 2), torch.zeros(1, 2)
     >>> gaussian_kl(zero, one, zero, one)
     tensor([0.])
+
     """
     ratio = var_q / var_p
     return 0.5 * (ratio + (mean_q - mean_p).pow(2) / var_p - 1.0 - torch.log(ratio)).sum(-1)

@@ -45,6 +45,7 @@ def confusion(
     Examples
     --------
     >>> scmixvae.pl.confusion(adata, "cplmix_type", "subclass", show=False)  # doctest: +SKIP
+
     """
     for column in (key, reference_key):
         if column not in adata.obs:
@@ -52,7 +53,11 @@ def confusion(
     table = contingency(adata.obs[reference_key].astype(str), adata.obs[key].astype(str))
     fractions = table.to_numpy(dtype=float)
     fractions /= fractions.sum(axis=1, keepdims=True)
-    row_order = leaves_list(linkage(fractions, "average")) if len(fractions) > 2 else np.arange(len(fractions))
+    row_order = (
+        leaves_list(linkage(fractions, "average"))
+        if len(fractions) > 2
+        else np.arange(len(fractions))
+    )
     fractions = fractions[row_order]
     rows, cols = linear_sum_assignment(fractions, maximize=True)
     matched = list(cols[np.argsort(rows)])
@@ -60,9 +65,13 @@ def confusion(
     fractions = fractions[:, col_order]
 
     fig, ax = new_axes(ax, (0.2 * fractions.shape[1] + 2.5, 0.2 * fractions.shape[0] + 1.5))
-    image = ax.imshow(fractions, aspect="auto", cmap=cmap, vmin=0.0, vmax=1.0, interpolation="nearest")
+    image = ax.imshow(
+        fractions, aspect="auto", cmap=cmap, vmin=0.0, vmax=1.0, interpolation="nearest"
+    )
     ax.set_yticks(range(fractions.shape[0]), table.index[row_order], fontsize="small")
-    ax.set_xticks(range(fractions.shape[1]), table.columns[col_order], fontsize="small", rotation=90)
+    ax.set_xticks(
+        range(fractions.shape[1]), table.columns[col_order], fontsize="small", rotation=90
+    )
     ax.set_ylabel(reference_key)
     ax.set_xlabel(key)
     fig.colorbar(image, ax=ax, label="fraction of reference label")

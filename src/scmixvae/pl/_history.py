@@ -30,6 +30,7 @@ def history(
     Examples
     --------
     >>> scmixvae.pl.history(model, keys=["train_loss"], show=False)  # doctest: +SKIP
+
     """
     logged = model.history
     if not logged:

@@ -16,7 +16,11 @@ def new_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axe
 
 
 def finish(fig: Figure, ax: Axes, show: bool | None, return_fig: bool) -> Figure | Axes | None:
-    """Show or return, as scanpy does: ``show=None`` shows unless ``return_fig``; ``show=False`` returns the Axes."""
+    """Show or return, as scanpy does.
+
+    ``return_fig`` returns the Figure; otherwise ``show=None`` or ``True`` shows it and
+    ``show=False`` returns the Axes.
+    """
     if return_fig:
         return fig
     if show is None or show:

@@ -15,7 +15,9 @@ def _codes(labels) -> np.ndarray:
 
 def _check_pair(labels, reference) -> None:
     if len(labels) != len(reference):
-        raise ValueError(f"labels ({len(labels)}) and reference ({len(reference)}) differ in length.")
+        raise ValueError(
+            f"labels ({len(labels)}) and reference ({len(reference)}) differ in length."
+        )
     if len(labels) == 0:
         raise ValueError("labels are empty.")
 
@@ -27,9 +29,13 @@ def contingency(labels, reference) -> pd.DataFrame:
     --------
     >>> contingency(["a", "a", "b"], ["x", "y", "y"]).to_numpy().tolist()
     [[1, 1], [0, 1]]
+
     """
     _check_pair(labels, reference)
-    return pd.crosstab(pd.Series(np.asarray(labels), name="cluster"), pd.Series(np.asarray(reference), name="reference"))
+    return pd.crosstab(
+        pd.Series(np.asarray(labels), name="cluster"),
+        pd.Series(np.asarray(reference), name="reference"),
+    )
 
 
 def matched_accuracy(labels, reference) -> float:
@@ -45,6 +51,7 @@ def matched_accuracy(labels, reference) -> float:
     1.0
     >>> matched_accuracy([0, 0, 0, 0], ["a", "a", "b", "b"])
     0.5
+
     """
     table = contingency(labels, reference).to_numpy()
     rows, cols = linear_sum_assignment(table, maximize=True)
@@ -52,12 +59,13 @@ def matched_accuracy(labels, reference) -> float:
 
 
 def adjusted_rand_index(labels, reference) -> float:
-    """Adjusted Rand index (chance-corrected pair agreement).
+    """Compute the adjusted Rand index (chance-corrected pair agreement).
 
     Examples
     --------
     >>> adjusted_rand_index([0, 0, 1, 1], ["a", "a", "b", "b"])
     1.0
+
     """
     _check_pair(labels, reference)
     return float(adjusted_rand_score(_codes(reference), _codes(labels)))
@@ -70,6 +78,7 @@ def normalized_mutual_info(labels, reference) -> float:
     --------
     >>> normalized_mutual_info([0, 0, 1, 1], ["a", "a", "b", "b"])
     1.0
+
     """
     _check_pair(labels, reference)
     return float(normalized_mutual_info_score(_codes(reference), _codes(labels)))
@@ -106,6 +115,7 @@ def evaluate(
     >>> ad.obs["pred"], ad.obs["truth"] = ["0", "0", "1", "1"], ["a", "a", "b", "b"]
     >>> evaluate(ad, "pred", "truth")["acc"]
     1.0
+
     """
     for column in (key, reference_key):
         if column not in adata.obs:

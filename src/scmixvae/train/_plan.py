@@ -35,6 +35,7 @@ class CplMixVAETrainingPlan(TrainingPlan):
     ...                              min_temperature=0.5, n_epochs_temperature=10)
     >>> plan.temperature_at(5)
     0.7071067811865476
+
     """
 
     def __init__(
@@ -60,13 +61,19 @@ class CplMixVAETrainingPlan(TrainingPlan):
         if self.min_temperature is None or not self.n_epochs_temperature:
             return self.initial_temperature
         progress = min(epoch / self.n_epochs_temperature, 1.0)
-        return self.initial_temperature * (self.min_temperature / self.initial_temperature) ** progress
+        return (
+            self.initial_temperature * (self.min_temperature / self.initial_temperature) ** progress
+        )
 
     def forward(self, *args, **kwargs):
         """Run the module, passing it the current temperature."""
-        kwargs.setdefault("inference_kwargs", {"temperature": self.temperature_at(self.current_epoch)})
+        kwargs.setdefault(
+            "inference_kwargs", {"temperature": self.temperature_at(self.current_epoch)}
+        )
         return super().forward(*args, **kwargs)
 
     def on_train_epoch_start(self):
         """Log the temperature of the epoch beside the losses."""
-        self.log("temperature", self.temperature_at(self.current_epoch), on_step=False, on_epoch=True)
+        self.log(
+            "temperature", self.temperature_at(self.current_epoch), on_step=False, on_epoch=True
+        )
