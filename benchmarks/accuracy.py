@@ -242,8 +242,13 @@ def main() -> None:
     parser.add_argument("--dataset", nargs="+", default=["all"], help=f"{DATASETS} or all")
     parser.add_argument("--method", nargs="+", default=["all"], help=f"{list(METHODS)} or all")
     parser.add_argument("--seed", nargs="+", type=int, default=[0])
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: torch's)"
+    )
     parser.add_argument("--render", action="store_true", help="only write accuracy.md")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.render:
         render()
         return

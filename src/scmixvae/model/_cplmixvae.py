@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -45,25 +46,25 @@ class _Posteriors:
     log_q: np.ndarray  # (n, A, K) per-arm log q(c | x)
     state: np.ndarray  # (n, A, S) mean of q(s | c*, x) under the consensus type c*
 
-    @property
+    @cached_property
     def consensus_prob(self) -> np.ndarray:
         """Arm-averaged type probabilities, ``(n, K)``."""
         return np.exp(self.log_q).mean(axis=1)
 
-    @property
+    @cached_property
     def consensus_code(self) -> np.ndarray:
         return self.consensus_prob.argmax(axis=1)
 
-    @property
+    @cached_property
     def arm_codes(self) -> np.ndarray:
         return self.log_q.argmax(axis=2)
 
-    @property
+    @cached_property
     def agreement(self) -> np.ndarray:
         """Fraction of arms whose own label equals the consensus label."""
         return (self.arm_codes == self.consensus_code[:, None]).mean(axis=1)
 
-    @property
+    @cached_property
     def confidence(self) -> np.ndarray:
         """Consensus probability of the assigned type."""
         return self.consensus_prob.max(axis=1)
@@ -104,10 +105,10 @@ class CplMixVAE(UnsupervisedTrainingMixin, BaseModelClass):
     Examples
     --------
     >>> import scmixvae
-    >>> adata = scmixvae.datasets.simulate(n_cells=300, n_types=4, n_genes=50)
+    >>> adata = scmixvae.datasets.simulate(n_cells=300, n_types=4, n_genes=100)
     >>> scmixvae.CplMixVAE.setup_anndata(adata, layer="counts")
     >>> model = scmixvae.CplMixVAE(adata, n_categories=4)
-    >>> model.train(max_epochs=2)
+    >>> model.train(max_epochs=2, enable_progress_bar=False)
     >>> model.annotate()
     >>> adata.obs["cplmix_type"].dtype.name
     'category'
@@ -187,7 +188,7 @@ class CplMixVAE(UnsupervisedTrainingMixin, BaseModelClass):
         Examples
         --------
         >>> import scmixvae
-        >>> adata = scmixvae.datasets.simulate(n_cells=100, n_types=3, n_genes=20)
+        >>> adata = scmixvae.datasets.simulate(n_cells=100, n_types=3, n_genes=80)
         >>> scmixvae.CplMixVAE.setup_anndata(adata, layer="counts", batch_key=None)
 
         """
