@@ -350,7 +350,7 @@ class CplMixVAE(UnsupervisedTrainingMixin, BaseModelClass):
         indices: Sequence[int] | None = None,
         batch_size: int | None = None,
     ) -> pd.DataFrame:
-        """Each arm's own label (argmax of ``q_a(c | x)``), one column per arm: ``arm_0``, ...
+        """Each arm's own label (argmax of ``q_a(c | x)``), one column per arm: ``arm0``, ...
 
         Examples
         --------
@@ -359,7 +359,7 @@ class CplMixVAE(UnsupervisedTrainingMixin, BaseModelClass):
         """
         codes = self._posteriors(adata, indices, batch_size).arm_codes
         return pd.DataFrame(
-            {f"arm_{a}": self._labels(codes[:, a]) for a in range(codes.shape[1])},
+            {f"arm{a}": self._labels(codes[:, a]) for a in range(codes.shape[1])},
             index=self._obs_names(adata, indices),
         )
 
