@@ -41,11 +41,12 @@ def _load(
     return sc.read_h5ad(path), layer, label_key
 
 
-def _embedding(adata: anndata.AnnData) -> None:
-    """Compute a UMAP of the cells for the figure, unless the data already carry one."""
+def _embedding(adata: anndata.AnnData, layer: str | None) -> None:
+    """Compute a UMAP of the cells (from the counts model's input) unless the data carry one."""
     if "X_umap" in adata.obsm:
         return
-    work = anndata.AnnData(adata.X.copy(), obs=adata.obs[[]])
+    counts = adata.X if layer is None else adata.layers[layer]
+    work = anndata.AnnData(counts.copy(), obs=adata.obs[[]])
     sc.pp.normalize_total(work, target_sum=1e4)
     sc.pp.log1p(work)
     sc.pp.pca(work, n_comps=min(30, min(work.shape) - 1))
@@ -85,7 +86,7 @@ def run(args: argparse.Namespace) -> dict:
         "seconds": round(train_seconds, 1),
         "scmixvae": __version__,
     }
-    _embedding(adata)
+    _embedding(adata, layer)
     sc.pl.umap(adata, color="cplmix_type", show=False)
     plt.savefig(out / "umap_cplmix_type.png", dpi=120, bbox_inches="tight")
     pl.history(model, show=False)

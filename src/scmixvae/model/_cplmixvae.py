@@ -18,7 +18,7 @@ from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin
 
 from .. import __version__
 from ..augment import Augmenter
-from ..module import COUNT_LIKELIHOODS, CplMixVAEModule
+from ..module import CplMixVAEModule
 from ..train import CplMixVAETrainingPlan
 from ._validation import validate_setup, validate_values
 
@@ -141,7 +141,7 @@ class CplMixVAE(UnsupervisedTrainingMixin, BaseModelClass):
         if not isinstance(n_states, int | np.integer) or n_states < 1:
             raise ValueError(f"n_states must be an integer >= 1, got {n_states!r}.")
         layer = self.adata_manager.registry["setup_args"]["layer"]
-        validate_values(self.adata, layer, likelihood, COUNT_LIKELIHOODS)
+        validate_values(self.adata, layer, likelihood)
 
         n_batch = self.summary_stats.n_batch
         self.module = self._module_cls(
@@ -207,7 +207,7 @@ class CplMixVAE(UnsupervisedTrainingMixin, BaseModelClass):
         if adata is not None and adata is not self.adata:
             layer = self.registry_["setup_args"]["layer"]
             validate_setup(adata, layer, None)
-            validate_values(adata, layer, self.module.likelihood, COUNT_LIKELIHOODS)
+            validate_values(adata, layer, self.module.likelihood)
         return super()._validate_anndata(adata, copy_if_view=copy_if_view)
 
     # ---- training -----------------------------------------------------------------------

@@ -13,6 +13,8 @@ import numpy as np
 from anndata import AnnData
 from scipy import sparse
 
+from ..module import COUNT_LIKELIHOODS
+
 _BLOCK_ROWS = 10_000
 
 
@@ -76,18 +78,18 @@ def validate_setup(adata: AnnData, layer: str | None, batch_key: str | None) -> 
             )
 
 
-def validate_values(adata: AnnData, layer: str | None, likelihood: str, count_likelihoods) -> None:
+def validate_values(adata: AnnData, layer: str | None, likelihood: str) -> None:
     """Check that the data suit ``likelihood``: counts for count likelihoods, [0, 1] for Bernoulli.
 
     Examples
     --------
     >>> import anndata, numpy as np
-    >>> validate_values(anndata.AnnData(np.ones((3, 2))), None, "nb", ("nb",))
+    >>> validate_values(anndata.AnnData(np.ones((3, 2))), None, "nb")
 
     """
     matrix = get_matrix(adata, layer)
     for block in _value_blocks(matrix):
-        if likelihood in count_likelihoods:
+        if likelihood in COUNT_LIKELIHOODS:
             if (block < 0).any() or (block != np.round(block)).any():
                 raise ValueError(
                     f"likelihood={likelihood!r} needs raw, non-negative integer counts, but "
