@@ -202,10 +202,7 @@ class CplMixVAEModule(BaseModuleClass):
 
     # ---- scvi-tools module protocol -----------------------------------------------------
     def _get_inference_input(self, tensors: dict, **kwargs) -> dict:
-        return {
-            "x": tensors[REGISTRY_KEYS.X_KEY],
-            "batch_index": tensors.get(REGISTRY_KEYS.BATCH_KEY),
-        }
+        return {"x": tensors[REGISTRY_KEYS.X_KEY]}
 
     def _get_generative_input(self, tensors: dict, inference_outputs: dict, **kwargs) -> dict:
         return {
@@ -216,9 +213,7 @@ class CplMixVAEModule(BaseModuleClass):
         }
 
     @auto_move_data
-    def inference(
-        self, x: torch.Tensor, batch_index: torch.Tensor | None = None, temperature: float = 1.0
-    ) -> dict[str, torch.Tensor]:
+    def inference(self, x: torch.Tensor, temperature: float = 1.0) -> dict[str, torch.Tensor]:
         """Encode each arm's copy of ``x``; sample ``c`` (Gumbel-softmax) and ``s``.
 
         In training each arm sees its own augmented copy and ``c`` is a relaxed sample at
