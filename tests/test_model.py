@@ -161,3 +161,18 @@ def test_model_summary_mentions_settings(trained, capsys):
 def test_public_api():
     assert scmixvae.CplMixVAE is CplMixVAE
     assert callable(scmixvae.datasets.simulate) and callable(scmixvae.tl.evaluate)
+
+
+def test_early_stopping_and_plan_kwargs(small_adata):
+    scvi.settings.seed = 0
+    CplMixVAE.setup_anndata(small_adata, layer="counts")
+    model = CplMixVAE(small_adata, n_categories=4, n_hidden=8)
+    model.train(
+        max_epochs=3,
+        batch_size=64,
+        early_stopping=True,
+        plan_kwargs={"lr": 5e-3, "temperature": 2.0},
+        **QUIET,
+    )
+    assert "elbo_validation" in model.history
+    assert model.history["temperature"].iloc[0, 0] == 2.0
