@@ -153,16 +153,28 @@ class CplMixVAEModule(BaseModuleClass):
             self.log_dispersion = nn.Parameter(torch.zeros(arms, 1, n_input))
 
     # ---- pieces -------------------------------------------------------------------------
-    def _encoder_input(self, x_arm: torch.Tensor) -> torch.Tensor:
+    def _library(self, x_arm: torch.Tensor) -> torch.Tensor:
+        """Total counts per cell for count likelihoods, ones otherwise; ``(A, B, 1)``."""
+        if self.likelihood in COUNT_LIKELIHOODS:
+            return x_arm.sum(-1, keepdim=True)
+        return x_arm.new_ones((*x_arm.shape[:-1], 1))
+
+    def _encoder_input(self, x_arm: torch.Tensor, library: torch.Tensor) -> torch.Tensor:
         """Depth-normalise and log-transform counts, so that types do not follow depth."""
         if self.likelihood not in COUNT_LIKELIHOODS:
             return x_arm
-        library = x_arm.sum(-1, keepdim=True).clamp_min(1.0)
-        return torch.log1p(x_arm * (_ENCODER_SCALE / library))
+        return torch.log1p(x_arm * (_ENCODER_SCALE / library.clamp_min(1.0)))
 
-    def encode(self, x_arm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Bottleneck ``z`` and categorical log-posterior ``log q(c | x)``, both ``(A, B, ·)``."""
-        z = self.encoder_out(self.encoder(self._encoder_input(x_arm)))
+    def encode(
+        self, x_arm: torch.Tensor, library: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Bottleneck ``z`` and categorical log-posterior ``log q(c | x)``, both ``(A, B, ·)``.
+
+        ``library`` (from :meth:`_library`) is computed here when not given.
+        """
+        if library is None:
+            library = self._library(x_arm)
+        z = self.encoder_out(self.encoder(self._encoder_input(x_arm, library)))
         return z, torch.log_softmax(self.category_head(z), dim=-1)
 
     def state_posterior(
@@ -220,7 +232,8 @@ class CplMixVAEModule(BaseModuleClass):
         ``temperature``; in evaluation every arm sees ``x`` and ``c`` is the one-hot argmax.
         """
         x_arm = self.augmenter(x, self.n_arms) if self.training else x.expand(self.n_arms, *x.shape)
-        z, log_q = self.encode(x_arm)
+        library = self._library(x_arm)
+        z, log_q = self.encode(x_arm, library)
         if self.training:
             log_c = log_gumbel_softmax_sample(log_q, temperature)
             c = log_c.exp()
@@ -229,11 +242,6 @@ class CplMixVAEModule(BaseModuleClass):
             log_c = c.log()  # -inf off the argmax; the coupling's offset keeps it finite
         s_mean, s_var = self.state_posterior(z, c)
         s = s_mean + s_var.sqrt() * torch.randn_like(s_mean)  # standard-normal noise (SPEC 7.1)
-        library = (
-            x_arm.sum(-1, keepdim=True)
-            if self.likelihood in COUNT_LIKELIHOODS
-            else x_arm.new_ones((*x_arm.shape[:-1], 1))
-        )
         return {
             "x_arm": x_arm,
             "library": library,
