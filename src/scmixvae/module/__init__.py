@@ -1,7 +1,8 @@
 """Pure-torch building blocks of cpl-mixVAE: the module, its layers and its loss terms."""
 
 from ._arm_layers import ArmBatchNorm, ArmLinear, ArmMLP
-from ._cplmixvae_module import COUPLING_INPUTS, STATE_PRIORS, CplMixVAEModule
+from ._cluster_teacher import ClusterTeacher
+from ._cplmixvae_module import COUPLING_INPUTS, INITIALIZATIONS, STATE_PRIORS, CplMixVAEModule
 from ._likelihoods import COUNT_LIKELIHOODS, LIKELIHOODS, observation_distribution
 from ._objective import (
     categorical_entropy,
@@ -13,11 +14,13 @@ from ._objective import (
 __all__ = [
     "COUNT_LIKELIHOODS",
     "COUPLING_INPUTS",
+    "INITIALIZATIONS",
     "LIKELIHOODS",
     "STATE_PRIORS",
     "ArmBatchNorm",
     "ArmLinear",
     "ArmMLP",
+    "ClusterTeacher",
     "CplMixVAEModule",
     "categorical_entropy",
     "gaussian_kl",

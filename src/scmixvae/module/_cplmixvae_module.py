@@ -7,6 +7,8 @@ as in scvi-tools. Equations follow ``SPEC.md`` sections 1-2; the maths lives in
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from scvi import REGISTRY_KEYS
@@ -15,6 +17,7 @@ from torch import nn
 
 from ..augment import Augmenter, make_augmenter
 from ._arm_layers import ArmBatchNorm, ArmLinear, ArmMLP
+from ._cluster_teacher import ClusterTeacher
 from ._likelihoods import COUNT_LIKELIHOODS, LIKELIHOODS, observation_distribution
 from ._objective import (
     categorical_entropy,
@@ -27,6 +30,8 @@ from ._objective import (
 STATE_PRIORS = ("type", "standard")
 #: Values of ``coupling_input``: what the coupling distance compares between arms.
 COUPLING_INPUTS = ("samples", "posteriors")
+#: Values of ``initialization``: how the categorical posterior starts (see ``ClusterTeacher``).
+INITIALIZATIONS = ("random", "kmeans")
 
 # Counts are normalised to this many per cell before the encoder sees them.
 _ENCODER_SCALE = 1e4
@@ -72,6 +77,14 @@ class CplMixVAEModule(BaseModuleClass):
         ``q(c | x_a)`` and ``q(c | x_b)`` themselves (see ``benchmarks/`` for the comparison).
     coupling_var_floor, coupling_prob_offset
         Numerical guards of :func:`~scmixvae.module.perturbed_aitchison_distance`.
+    usage_weight
+        Weight of a bonus on the entropy of the minibatch-average posterior (category
+        usage); ``0``, the paper's choice, puts no pressure on type abundances.
+    initialization
+        ``"random"``: the paper's cold start. ``"kmeans"``: the module holds a
+        :class:`~scmixvae.module.ClusterTeacher`; while ``inference(use_teacher=True)`` the
+        decoder is fed the teacher's k-means labels and the category head learns them by
+        cross-entropy (the model's ``train`` fits the teacher and sets the phase).
 
     Examples
     --------
@@ -102,8 +115,14 @@ class CplMixVAEModule(BaseModuleClass):
         coupling_input: str = "samples",
         coupling_var_floor: float = 1e-4,
         coupling_prob_offset: float = 1e-3,
+        usage_weight: float = 0.0,
+        initialization: str = "random",
     ):
         super().__init__()
+        if initialization not in INITIALIZATIONS:
+            raise ValueError(
+                f"Unknown initialization {initialization!r}; choose one of {INITIALIZATIONS}."
+            )
         if likelihood not in LIKELIHOODS:
             raise ValueError(f"Unknown likelihood {likelihood!r}; choose one of {LIKELIHOODS}.")
         if coupling_input not in COUPLING_INPUTS:
@@ -125,6 +144,8 @@ class CplMixVAEModule(BaseModuleClass):
         self.coupling_input = coupling_input
         self.coupling_var_floor = coupling_var_floor
         self.coupling_prob_offset = coupling_prob_offset
+        self.usage_weight = usage_weight
+        self.initialization = initialization
         self.augmenter = make_augmenter(augmentation, **(augmentation_kwargs or {}))
         if self.augmenter.requires_counts and likelihood not in COUNT_LIKELIHOODS:
             raise ValueError(
@@ -151,15 +172,16 @@ class CplMixVAEModule(BaseModuleClass):
             self.dropout_out = ArmLinear(arms, width, n_input)
         if likelihood in COUNT_LIKELIHOODS:
             self.log_dispersion = nn.Parameter(torch.zeros(arms, 1, n_input))
+        self.teacher = ClusterTeacher(n_input, n_categories) if initialization == "kmeans" else None
 
     # ---- pieces -------------------------------------------------------------------------
-    def _library(self, x_arm: torch.Tensor) -> torch.Tensor:
+    def library_size(self, x_arm: torch.Tensor) -> torch.Tensor:
         """Total counts per cell for count likelihoods, ones otherwise; ``(A, B, 1)``."""
         if self.likelihood in COUNT_LIKELIHOODS:
             return x_arm.sum(-1, keepdim=True)
         return x_arm.new_ones((*x_arm.shape[:-1], 1))
 
-    def _encoder_input(self, x_arm: torch.Tensor, library: torch.Tensor) -> torch.Tensor:
+    def encoder_input(self, x_arm: torch.Tensor, library: torch.Tensor) -> torch.Tensor:
         """Depth-normalise and log-transform counts, so that types do not follow depth."""
         if self.likelihood not in COUNT_LIKELIHOODS:
             return x_arm
@@ -170,11 +192,14 @@ class CplMixVAEModule(BaseModuleClass):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Bottleneck ``z`` and categorical log-posterior ``log q(c | x)``, both ``(A, B, ·)``.
 
-        ``library`` (from :meth:`_library`) is computed here when not given.
+        ``library`` (from :meth:`library_size`) is computed here when not given.
         """
         if library is None:
-            library = self._library(x_arm)
-        z = self.encoder_out(self.encoder(self._encoder_input(x_arm, library)))
+            library = self.library_size(x_arm)
+        return self._encode_normalised(self.encoder_input(x_arm, library))
+
+    def _encode_normalised(self, encoder_input: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        z = self.encoder_out(self.encoder(encoder_input))
         return z, torch.log_softmax(self.category_head(z), dim=-1)
 
     def state_posterior(
@@ -225,16 +250,30 @@ class CplMixVAEModule(BaseModuleClass):
         }
 
     @auto_move_data
-    def inference(self, x: torch.Tensor, temperature: float = 1.0) -> dict[str, torch.Tensor]:
+    def inference(
+        self, x: torch.Tensor, temperature: float = 1.0, use_teacher: bool = False
+    ) -> dict[str, torch.Tensor]:
         """Encode each arm's copy of ``x``; sample ``c`` (Gumbel-softmax) and ``s``.
 
         In training each arm sees its own augmented copy and ``c`` is a relaxed sample at
         ``temperature``; in evaluation every arm sees ``x`` and ``c`` is the one-hot argmax.
+        With ``use_teacher`` (training only) ``c`` is the one-hot label of the
+        :class:`ClusterTeacher`, returned as ``teacher_labels`` for the loss.
         """
         x_arm = self.augmenter(x, self.n_arms) if self.training else x.expand(self.n_arms, *x.shape)
-        library = self._library(x_arm)
-        z, log_q = self.encode(x_arm, library)
-        if self.training:
+        library = self.library_size(x_arm)
+        encoder_input = self.encoder_input(x_arm, library)
+        z, log_q = self._encode_normalised(encoder_input)
+        outputs = {}
+        if self.training and use_teacher:
+            if self.teacher is None:
+                raise ValueError(
+                    "use_teacher=True needs a module built with initialization='kmeans'."
+                )
+            outputs["teacher_labels"] = self.teacher(encoder_input)
+            c = F.one_hot(outputs["teacher_labels"], self.n_categories).to(log_q.dtype)
+            log_c = c.log()
+        elif self.training:
             log_c = log_gumbel_softmax_sample(log_q, temperature)
             c = log_c.exp()
         else:
@@ -242,7 +281,7 @@ class CplMixVAEModule(BaseModuleClass):
             log_c = c.log()  # -inf off the argmax; the coupling's offset keeps it finite
         s_mean, s_var = self.state_posterior(z, c)
         s = s_mean + s_var.sqrt() * torch.randn_like(s_mean)  # standard-normal noise (SPEC 7.1)
-        return {
+        return outputs | {
             "x_arm": x_arm,
             "library": library,
             "z": z,
@@ -299,6 +338,13 @@ class CplMixVAEModule(BaseModuleClass):
             + self.kl_weight * kl_weight * kl_state.mean(-1)
             - self.entropy_weight * entropy
         )
+        if self.usage_weight:
+            usage = inf["log_q"].logsumexp(dim=1, keepdim=True) - math.log(inf["log_q"].shape[1])
+            per_arm = per_arm - self.usage_weight * categorical_entropy(usage)
+        if "teacher_labels" in inf:
+            per_arm = per_arm + F.nll_loss(
+                inf["log_q"].transpose(1, 2), inf["teacher_labels"], reduction="none"
+            ).mean(-1)
         loss = arm_factor * per_arm.sum() + self.coupling_weight * coupling.sum()
         return LossOutput(
             loss=loss,

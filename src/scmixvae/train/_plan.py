@@ -25,6 +25,9 @@ class CplMixVAETrainingPlan(TrainingPlan):
         Length of the annealing.
     n_epochs_kl_warmup
         Epochs of linear KL warm-up on ``β``; ``None`` (the reference) for none.
+    n_epochs_teacher
+        Epochs at the start in which the module is run with ``use_teacher=True`` (the k-means
+        warm start, see :class:`~scmixvae.module.ClusterTeacher`); ``0`` for none.
     **kwargs
         Passed to :class:`~scvi.train.TrainingPlan` (``lr``, ``weight_decay``, ...).
 
@@ -46,6 +49,7 @@ class CplMixVAETrainingPlan(TrainingPlan):
         min_temperature: float | None = None,
         n_epochs_temperature: int | None = None,
         n_epochs_kl_warmup: int | None = None,
+        n_epochs_teacher: int = 0,
         **kwargs,
     ):
         if temperature <= 0 or (min_temperature is not None and min_temperature <= 0):
@@ -55,6 +59,12 @@ class CplMixVAETrainingPlan(TrainingPlan):
         self.initial_temperature = temperature
         self.min_temperature = min_temperature
         self.n_epochs_temperature = n_epochs_temperature
+        if n_epochs_teacher and getattr(module, "teacher", None) is None:
+            raise ValueError(
+                "n_epochs_teacher > 0 needs a module with a k-means teacher "
+                "(initialization='kmeans')."
+            )
+        self.n_epochs_teacher = n_epochs_teacher
 
     def temperature_at(self, epoch: int) -> float:
         """Gumbel-softmax temperature used during ``epoch``."""
@@ -66,9 +76,14 @@ class CplMixVAETrainingPlan(TrainingPlan):
         )
 
     def forward(self, *args, **kwargs):
-        """Run the module, passing it the current temperature."""
+        """Run the module, passing it the current temperature and warm-start phase."""
+        epoch = self.current_epoch
         kwargs.setdefault(
-            "inference_kwargs", {"temperature": self.temperature_at(self.current_epoch)}
+            "inference_kwargs",
+            {
+                "temperature": self.temperature_at(epoch),
+                "use_teacher": self.training and epoch < self.n_epochs_teacher,
+            },
         )
         return super().forward(*args, **kwargs)
 

@@ -1,0 +1,114 @@
+import math
+
+import numpy as np
+import pytest
+import scvi
+import torch
+from conftest import QUIET
+from scipy import sparse
+from scvi import REGISTRY_KEYS
+
+import scmixvae
+from scmixvae.module import ClusterTeacher, CplMixVAEModule, categorical_entropy
+from scmixvae.train import CplMixVAETrainingPlan
+
+X = REGISTRY_KEYS.X_KEY
+
+
+def _blobs(n=30, d=6, seed=0):
+    rng = np.random.default_rng(seed)
+    x = np.vstack([rng.normal(0, 1, (n, d)), rng.normal(8, 1, (n, d)), rng.normal(-8, 1, (n, d))])
+    return x.astype("float32"), np.repeat([0, 1, 2], n)
+
+
+def _same_partition(a, b):
+    return scmixvae.tl.adjusted_rand_index(a.astype(str), b.astype(str)) == pytest.approx(1.0)
+
+
+def test_teacher_recovers_blobs_dense_and_sparse():
+    x, truth = _blobs()
+    dense = ClusterTeacher(6, n_categories=3, n_components=3).fit(x, seed=0)
+    assert _same_partition(dense(torch.from_numpy(x)).numpy(), truth)
+    shifted = x + 10.0  # sparse input is centred implicitly, so the result is the same
+    sp = ClusterTeacher(6, n_categories=3, n_components=3).fit(sparse.csr_matrix(shifted))
+    assert _same_partition(sp(torch.from_numpy(shifted)).numpy(), truth)
+    # leading arm dimension
+    labels = dense(torch.from_numpy(x).expand(2, -1, -1))
+    assert labels.shape == (2, 90) and torch.equal(labels[0], labels[1])
+
+
+def test_teacher_errors_on_too_few_cells():
+    with pytest.raises(ValueError, match="at least n_categories"):
+        ClusterTeacher(6, n_categories=5).fit(np.zeros((3, 6), dtype="float32"))
+
+
+def test_teacher_phase_feeds_labels_and_adds_cross_entropy():
+    torch.manual_seed(0)
+    module = CplMixVAEModule(n_input=12, n_categories=3, initialization="kmeans")
+    x = torch.poisson(torch.full((16, 12), 3.0))
+    module.teacher.centroids.normal_()
+    inference_kwargs = {"temperature": 1.0, "use_teacher": True}
+    inf, _, out = module({X: x}, inference_kwargs=inference_kwargs)
+    labels = inf["teacher_labels"]
+    assert labels.shape == (2, 16)
+    assert torch.equal(inf["c"].argmax(-1), labels) and torch.equal(
+        inf["c"].sum(-1), torch.ones(2, 16)
+    )
+    # the cross-entropy teaches the category head but cannot reach the decoder through c
+    module.zero_grad()
+    cross_entropy = -inf["log_q"].gather(-1, labels[..., None]).mean()
+    cross_entropy.backward(retain_graph=True)
+    assert module.category_head.weight.grad.abs().sum() > 0
+    assert torch.isfinite(out.loss)
+    # and the loss is the cold loss plus that term, summed over arms
+    module.zero_grad()
+    plain = CplMixVAEModule.loss(
+        module, {X: x}, {k: v for k, v in inf.items() if k != "teacher_labels"}, _
+    )
+    ce_per_arm = -inf["log_q"].gather(-1, labels[..., None]).squeeze(-1).mean(-1)
+    assert out.loss.item() == pytest.approx((plain.loss + ce_per_arm.sum()).item(), rel=1e-5)
+
+
+def test_teacher_needs_kmeans_initialization():
+    module = CplMixVAEModule(n_input=12, n_categories=3)
+    assert module.teacher is None
+    with pytest.raises(ValueError, match="initialization='kmeans'"):
+        module.inference(torch.ones(4, 12), use_teacher=True)
+    with pytest.raises(ValueError, match="initialization='kmeans'"):
+        CplMixVAETrainingPlan(module, n_epochs_teacher=2)
+    with pytest.raises(ValueError, match="initialization"):
+        CplMixVAEModule(n_input=12, n_categories=3, initialization="leiden")
+
+
+def test_usage_term_is_entropy_of_batch_average():
+    module = CplMixVAEModule(n_input=12, n_categories=3, usage_weight=2.0)
+    cold = CplMixVAEModule(n_input=12, n_categories=3)
+    cold.load_state_dict(module.state_dict())
+    x = torch.poisson(torch.full((16, 12), 3.0))
+    torch.manual_seed(0)
+    inf, gen, out = module({X: x})
+    plain = cold.loss({X: x}, inf, gen)
+    average = inf["log_q"].exp().mean(1, keepdim=True)
+    usage = categorical_entropy(average.log())
+    assert 0 < usage.max() <= math.log(3) + 1e-6
+    assert out.loss.item() == pytest.approx((plain.loss - 2.0 * usage.sum()).item(), rel=1e-5)
+
+
+def test_kmeans_warm_start_trains_and_round_trips(small_adata, tmp_path):
+    scvi.settings.seed = 0
+    scmixvae.CplMixVAE.setup_anndata(small_adata, layer="counts")
+    model = scmixvae.CplMixVAE(small_adata, n_categories=4, n_hidden=32, initialization="kmeans")
+    model.train(max_epochs=5, batch_size=64, **QUIET)
+    teacher = model.module.teacher
+    assert teacher.centroids.abs().sum() > 0  # fitted before training
+    assert model.history["train_loss"].shape[0] == 5
+    x = torch.as_tensor(small_adata.layers["counts"].toarray(), dtype=torch.float32)
+    with torch.no_grad():
+        labels = teacher(model.module.encoder_input(x, model.module.library_size(x))).numpy()
+    # the simulated types are well separated: k-means on the PCA finds them
+    reference = small_adata.obs["type"].astype(str).to_numpy()
+    assert scmixvae.tl.adjusted_rand_index(labels.astype(str), reference) > 0.9
+    model.save(tmp_path / "m")
+    loaded = scmixvae.CplMixVAE.load(tmp_path / "m", adata=small_adata)
+    assert torch.equal(loaded.module.teacher.centroids, teacher.centroids)
+    assert loaded.get_cell_types().equals(model.get_cell_types())
