@@ -176,3 +176,18 @@ def test_early_stopping_and_plan_kwargs(small_adata):
     )
     assert "elbo_validation" in model.history
     assert model.history["temperature"].iloc[0, 0] == 2.0
+
+
+def test_training_after_inference_runs_in_training_mode(trained):
+    from lightning.pytorch.callbacks import Callback
+
+    modes = []
+
+    class RecordMode(Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            modes.append(pl_module.module.training)
+
+    trained.get_cell_types()  # leaves the module in eval mode
+    assert not trained.module.training
+    trained.train(max_epochs=1, batch_size=64, callbacks=[RecordMode()], **QUIET)
+    assert modes and all(modes)

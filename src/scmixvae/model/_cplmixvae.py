@@ -21,6 +21,7 @@ from .. import __version__
 from ..augment import Augmenter
 from ..module import CplMixVAEModule
 from ..train import CplMixVAETrainingPlan
+from ._pruning import PruningMixin
 from ._validation import validate_setup, validate_values
 
 # Default training length, in cells seen: ~1,200 steps of 256 cells. It keeps a full Zeisel
@@ -77,7 +78,7 @@ class _Posteriors:
         return self.consensus_prob.max(axis=1)
 
 
-class CplMixVAE(UnsupervisedTrainingMixin, BaseModelClass):
+class CplMixVAE(PruningMixin, UnsupervisedTrainingMixin, BaseModelClass):
     """Coupled mixture VAE: discrete cell types and a type-specific continuous state.
 
     ``n_arms`` mixture VAEs, each seeing its own augmented copy of every cell, are trained
@@ -270,6 +271,8 @@ class CplMixVAE(UnsupervisedTrainingMixin, BaseModelClass):
         """
         if max_epochs is None:
             max_epochs = default_max_epochs(self.adata.n_obs)
+        # Inference leaves the module in eval mode, which Lightning would keep.
+        self.module.train()
         if self.module.teacher is not None and not self.is_trained_:
             self._fit_teacher()
             plan_kwargs = {"n_epochs_teacher": round(_TEACHER_FRACTION * max_epochs)} | (
@@ -333,6 +336,14 @@ class CplMixVAE(UnsupervisedTrainingMixin, BaseModelClass):
         labels = pd.Categorical.from_codes(codes, categories=self.category_names)
         return labels.remove_unused_categories()
 
+    def _active_categories(self) -> np.ndarray:
+        """Boolean mask of the categories not pruned."""
+        return self.module.active.cpu().numpy()
+
+    def _active_names(self) -> list[str]:
+        active = self._active_categories()
+        return [name for name, keep in zip(self.category_names, active, strict=True) if keep]
+
     def _obs_names(self, adata: AnnData | None, indices: Sequence[int] | None) -> pd.Index:
         names = (self.adata if adata is None else adata).obs_names
         return names if indices is None else names[np.asarray(indices)]
@@ -374,7 +385,10 @@ class CplMixVAE(UnsupervisedTrainingMixin, BaseModelClass):
         post = self._posteriors(adata, indices, batch_size)
         index = self._obs_names(adata, indices)
         if soft:
-            return pd.DataFrame(post.consensus_prob, index=index, columns=self.category_names)
+            active = self._active_categories()
+            return pd.DataFrame(
+                post.consensus_prob[:, active], index=index, columns=self._active_names()
+            )
         return pd.Series(self._labels(post.consensus_code), index=index, name="cplmix_type")
 
     def get_arm_labels(
@@ -528,8 +542,11 @@ class CplMixVAE(UnsupervisedTrainingMixin, BaseModelClass):
         for a in range(arm_codes.shape[1]):
             target.obs[f"{key_added}_type_arm{a}"] = self._labels(arm_codes[:, a])
         target.obsm[f"X_{key_added}_state"] = post.state[:, arm]
-        target.obsm[f"{key_added}_type_prob"] = post.consensus_prob
+        target.obsm[f"{key_added}_type_prob"] = post.consensus_prob[:, self._active_categories()]
         target.uns[key_added] = self.settings() | {"state_arm": arm}
+        rounds = getattr(self, "pruning_rounds_", None)
+        if rounds is not None:
+            target.uns[key_added]["pruning_rounds"] = rounds.drop(columns="type_consensus")
 
     def settings(self) -> dict:
         """Return the model's settings, as stored in ``uns["cplmix"]`` by :meth:`annotate`.
@@ -549,6 +566,6 @@ class CplMixVAE(UnsupervisedTrainingMixin, BaseModelClass):
             "likelihood": module.likelihood,
             "augmentation": type(augmenter).__name__,
             "state_prior": module.state_prior,
-            "categories": list(self.category_names),
+            "categories": self._active_names(),
             "scmixvae_version": __version__,
         }

@@ -173,6 +173,8 @@ class CplMixVAEModule(BaseModuleClass):
         if likelihood in COUNT_LIKELIHOODS:
             self.log_dispersion = nn.Parameter(torch.zeros(arms, 1, n_input))
         self.teacher = ClusterTeacher(n_input, n_categories) if initialization == "kmeans" else None
+        # Categories still in use; a pruned one has posterior exactly 0 (SPEC section 4).
+        self.register_buffer("active", torch.ones(n_categories, dtype=torch.bool))
 
     # ---- pieces -------------------------------------------------------------------------
     def library_size(self, x_arm: torch.Tensor) -> torch.Tensor:
@@ -200,7 +202,16 @@ class CplMixVAEModule(BaseModuleClass):
 
     def _encode_normalised(self, encoder_input: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         z = self.encoder_out(self.encoder(encoder_input))
-        return z, torch.log_softmax(self.category_head(z), dim=-1)
+        logits = self.category_head(z).masked_fill(~self.active, float("-inf"))
+        return z, torch.log_softmax(logits, dim=-1)
+
+    def mask_category(self, category: int) -> None:
+        """Prune ``category``: its posterior becomes exactly 0 in every arm, for good."""
+        if not self.active[category]:
+            raise ValueError(f"Category {category} is already masked.")
+        if int(self.active.sum()) <= 2:
+            raise ValueError("At least 2 categories must stay active.")
+        self.active[category] = False
 
     def state_posterior(
         self, z: torch.Tensor, c: torch.Tensor
@@ -325,10 +336,12 @@ class CplMixVAEModule(BaseModuleClass):
         factor on ``β``.
         """
         inf, gen = inference_outputs, generative_outputs
+        # Pruned categories (log q = -inf) are left out of every term on q.
+        log_q = inf["log_q"][..., self.active]
         reconstruction = -gen["px"].log_prob(inf["x_arm"]).sum(-1)  # (A, B)
         kl_state = gaussian_kl(inf["s_mean"], inf["s_var"], gen["prior_mean"], gen["prior_var"])
-        entropy = categorical_entropy(inf["log_q"])  # (A,)
-        coupled = inf["log_c"] if self.coupling_input == "samples" else inf["log_q"]
+        entropy = categorical_entropy(log_q)  # (A,)
+        coupled = inf["log_c"][..., self.active] if self.coupling_input == "samples" else log_q
         coupling = perturbed_aitchison_distance(
             coupled, self.coupling_var_floor, self.coupling_prob_offset
         )  # (A (A - 1) / 2,)
@@ -339,7 +352,7 @@ class CplMixVAEModule(BaseModuleClass):
             - self.entropy_weight * entropy
         )
         if self.usage_weight:
-            usage = inf["log_q"].logsumexp(dim=1, keepdim=True) - math.log(inf["log_q"].shape[1])
+            usage = log_q.logsumexp(dim=1, keepdim=True) - math.log(log_q.shape[1])
             per_arm = per_arm - self.usage_weight * categorical_entropy(usage)
         if "teacher_labels" in inf:
             per_arm = per_arm + F.nll_loss(

@@ -2,5 +2,6 @@
 
 from ._confusion import confusion
 from ._history import history
+from ._pruning import arm_agreement, consensus_curve
 
-__all__ = ["confusion", "history"]
+__all__ = ["arm_agreement", "confusion", "consensus_curve", "history"]

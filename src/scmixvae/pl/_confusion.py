@@ -7,10 +7,9 @@ from anndata import AnnData
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from scipy.cluster.hierarchy import leaves_list, linkage
-from scipy.optimize import linear_sum_assignment
 
 from ..tl import contingency
-from ._utils import finish, new_axes
+from ._utils import finish, heatmap, heatmap_size, matched_column_order, new_axes
 
 
 def confusion(
@@ -59,20 +58,18 @@ def confusion(
         else np.arange(len(fractions))
     )
     fractions = fractions[row_order]
-    rows, cols = linear_sum_assignment(fractions, maximize=True)
-    matched = list(cols[np.argsort(rows)])
-    col_order = matched + [c for c in range(fractions.shape[1]) if c not in set(matched)]
+    col_order = matched_column_order(fractions)
     fractions = fractions[:, col_order]
 
-    fig, ax = new_axes(ax, (0.2 * fractions.shape[1] + 2.5, 0.2 * fractions.shape[0] + 1.5))
-    image = ax.imshow(
-        fractions, aspect="auto", cmap=cmap, vmin=0.0, vmax=1.0, interpolation="nearest"
+    fig, ax = new_axes(ax, heatmap_size(fractions))
+    heatmap(
+        ax,
+        fractions,
+        table.index[row_order],
+        table.columns[col_order],
+        ylabel=reference_key,
+        xlabel=key,
+        cmap=cmap,
+        colorbar_label="fraction of reference label",
     )
-    ax.set_yticks(range(fractions.shape[0]), table.index[row_order], fontsize="small")
-    ax.set_xticks(
-        range(fractions.shape[1]), table.columns[col_order], fontsize="small", rotation=90
-    )
-    ax.set_ylabel(reference_key)
-    ax.set_xlabel(key)
-    fig.colorbar(image, ax=ax, label="fraction of reference label")
     return finish(fig, ax, show, return_fig)
