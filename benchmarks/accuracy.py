@@ -149,6 +149,18 @@ METHODS = {
 }
 
 
+def run_metadata() -> dict:
+    """Threads, machine and versions, recorded with every benchmark row."""
+    return {
+        "threads": torch.get_num_threads(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+        "versions": (
+            f"scmixvae {scmixvae.__version__}, scvi-tools {scvi.__version__}, "
+            f"torch {torch.__version__}, scanpy {sc.__version__}"
+        ),
+    }
+
+
 def run_one(
     dataset: str, method: str, seed: int, methods: dict = METHODS, results: Path = RESULTS
 ) -> dict:
@@ -174,12 +186,7 @@ def run_one(
         if "epochs" in extra
         else None,
         **extra,
-        "threads": torch.get_num_threads(),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-        "versions": (
-            f"scmixvae {scmixvae.__version__}, scvi-tools {scvi.__version__}, "
-            f"torch {torch.__version__}, scanpy {sc.__version__}"
-        ),
+        **run_metadata(),
     }
     results.parent.mkdir(parents=True, exist_ok=True)
     with results.open("a") as handle:

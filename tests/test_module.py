@@ -136,3 +136,15 @@ def test_constructor_errors():
         CplMixVAEModule(n_input=4, n_categories=2, state_prior="mixture")
     with pytest.raises(ValueError, match="needs raw counts"):
         CplMixVAEModule(n_input=4, n_categories=2, likelihood="normal", augmentation="thinning")
+
+
+def test_hard_samples_are_one_hot_with_relaxed_gradient():
+    module = CplMixVAEModule(n_input=12, n_categories=3, n_arms=2, hard_samples=True)
+    inf, gen, _ = _run(module, _counts())
+    assert torch.allclose(inf["c"].max(-1).values, torch.ones(2, 16))
+    assert torch.allclose(inf["c"].sum(-1), torch.ones(2, 16))
+    assert torch.equal((inf["c"] > 0.5).sum(-1), torch.ones(2, 16, dtype=torch.long))
+    rec = -gen["px"].log_prob(inf["x_arm"]).sum(-1).mean()
+    assert _grads(module, rec)["category_head.weight"]  # through the straight-through path
+    # the coupling compares the relaxed samples, which are not one-hot
+    assert not torch.equal(inf["log_c"].exp().max(-1).values, torch.ones(2, 16))

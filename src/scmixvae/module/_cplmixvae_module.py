@@ -85,6 +85,9 @@ class CplMixVAEModule(BaseModuleClass):
         :class:`~scmixvae.module.ClusterTeacher`; while ``inference(use_teacher=True)`` the
         decoder is fed the teacher's k-means labels and the category head learns them by
         cross-entropy (the model's ``train`` fits the teacher and sets the phase).
+    hard_samples
+        Feed the decoder the one-hot argmax of the Gumbel-softmax sample, with the relaxed
+        sample's gradient (straight-through); the coupling still compares relaxed samples.
 
     Examples
     --------
@@ -117,6 +120,7 @@ class CplMixVAEModule(BaseModuleClass):
         coupling_prob_offset: float = 1e-3,
         usage_weight: float = 0.0,
         initialization: str = "random",
+        hard_samples: bool = False,
     ):
         super().__init__()
         if initialization not in INITIALIZATIONS:
@@ -146,6 +150,7 @@ class CplMixVAEModule(BaseModuleClass):
         self.coupling_prob_offset = coupling_prob_offset
         self.usage_weight = usage_weight
         self.initialization = initialization
+        self.hard_samples = hard_samples
         self.augmenter = make_augmenter(augmentation, **(augmentation_kwargs or {}))
         if self.augmenter.requires_counts and likelihood not in COUNT_LIKELIHOODS:
             raise ValueError(
@@ -287,6 +292,9 @@ class CplMixVAEModule(BaseModuleClass):
         elif self.training:
             log_c = log_gumbel_softmax_sample(log_q, temperature)
             c = log_c.exp()
+            if self.hard_samples:  # straight-through: one-hot forward, relaxed gradient
+                hard = F.one_hot(c.argmax(-1), self.n_categories).to(c.dtype)
+                c = hard + c - c.detach()
         else:
             c = F.one_hot(log_q.argmax(-1), self.n_categories).to(log_q.dtype)
             log_c = c.log()  # -inf off the argmax; the coupling's offset keeps it finite
