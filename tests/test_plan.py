@@ -29,3 +29,22 @@ def test_plan_passes_temperature_to_module(monkeypatch):
     x = torch.poisson(torch.full((8, 5), 2.0))
     inf, _, _ = plan.forward({"X": x}, loss_kwargs={"kl_weight": 1.0})
     assert torch.allclose(inf["c"].max(-1).values, torch.ones(2, 8), atol=1e-3)
+
+
+def test_default_learning_rate_is_measured_one_and_overridable():
+    from scmixvae.train._plan import DEFAULT_LR
+
+    assert CplMixVAETrainingPlan(CplMixVAEModule(5, 2)).lr == DEFAULT_LR == 3e-3
+    assert CplMixVAETrainingPlan(CplMixVAEModule(5, 2), lr=1e-3).lr == 1e-3
+    optimiser = CplMixVAETrainingPlan(CplMixVAEModule(5, 2)).configure_optimizers()["optimizer"]
+    assert optimiser.param_groups[0]["lr"] == 3e-3
+
+
+def test_teacher_phase_follows_epochs(monkeypatch):
+    module = CplMixVAEModule(5, 3, initialization="kmeans")
+    plan = CplMixVAETrainingPlan(module, n_epochs_teacher=2)
+    x = torch.poisson(torch.full((8, 5), 2.0))
+    for epoch, expected in [(0, True), (1, True), (2, False)]:
+        monkeypatch.setattr(CplMixVAETrainingPlan, "current_epoch", property(lambda s, e=epoch: e))
+        inf, _, _ = plan.forward({"X": x}, loss_kwargs={"kl_weight": 1.0})
+        assert ("teacher_labels" in inf) is expected
