@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
 from anndata import AnnData
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from scipy.cluster.hierarchy import leaves_list, linkage
 
 from ..tl import contingency
-from ._utils import finish, heatmap, heatmap_size, matched_column_order, new_axes
+from ._utils import finish, fraction_heatmap
 
 
 def confusion(
@@ -50,23 +48,10 @@ def confusion(
         if column not in adata.obs:
             raise ValueError(f"{column!r} is not a column of adata.obs.")
     table = contingency(adata.obs[reference_key].astype(str), adata.obs[key].astype(str))
-    fractions = table.to_numpy(dtype=float)
-    fractions /= fractions.sum(axis=1, keepdims=True)
-    row_order = (
-        leaves_list(linkage(fractions, "average"))
-        if len(fractions) > 2
-        else np.arange(len(fractions))
-    )
-    fractions = fractions[row_order]
-    col_order = matched_column_order(fractions)
-    fractions = fractions[:, col_order]
-
-    fig, ax = new_axes(ax, heatmap_size(fractions))
-    heatmap(
+    fig, ax = fraction_heatmap(
+        table,
         ax,
-        fractions,
-        table.index[row_order],
-        table.columns[col_order],
+        cluster_rows=True,
         ylabel=reference_key,
         xlabel=key,
         cmap=cmap,

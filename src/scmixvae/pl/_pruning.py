@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
 from anndata import AnnData
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ..tl import contingency
-from ._utils import finish, heatmap, heatmap_size, matched_column_order, new_axes
+from ._utils import finish, fraction_heatmap, new_axes
 
 
 def consensus_curve(
@@ -99,16 +98,10 @@ def arm_agreement(
         )
     labels = model.get_arm_labels(adata)
     table = contingency(labels[f"arm{first}"].astype(str), labels[f"arm{second}"].astype(str))
-    fractions = table.to_numpy(dtype=float)
-    fractions /= fractions.sum(axis=1, keepdims=True)
-    col_order = matched_column_order(fractions)
-    fractions = fractions[:, col_order]
-    fig, ax = new_axes(ax, heatmap_size(fractions))
-    heatmap(
+    fig, ax = fraction_heatmap(
+        table,
         ax,
-        fractions,
-        table.index,
-        np.asarray(table.columns)[col_order],
+        cluster_rows=False,
         ylabel=f"arm {first}",
         xlabel=f"arm {second}",
         cmap=cmap,

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from scipy.cluster.hierarchy import leaves_list, linkage
 from scipy.optimize import linear_sum_assignment
 
 
@@ -41,27 +43,41 @@ def matched_column_order(fractions: np.ndarray) -> list[int]:
     return matched + [c for c in range(fractions.shape[1]) if c not in set(matched)]
 
 
-def heatmap(
-    ax: Axes,
-    fractions: np.ndarray,
-    row_labels,
-    col_labels,
+def fraction_heatmap(
+    table: pd.DataFrame,
+    ax: Axes | None,
     *,
+    cluster_rows: bool,
     ylabel: str,
     xlabel: str,
     cmap: str,
     colorbar_label: str,
-) -> None:
-    """Draw a rows × columns fraction matrix in [0, 1] with labelled ticks and a colour bar."""
+) -> tuple[Figure, Axes]:
+    """Heatmap of a count table as row fractions, columns matched to rows (Hungarian).
+
+    With ``cluster_rows`` the rows are ordered by average-linkage clustering of their
+    fraction profiles, so that similar rows sit together.
+    """
+    fractions = table.to_numpy(dtype=float)
+    fractions /= fractions.sum(axis=1, keepdims=True)
+    row_order = np.arange(len(fractions))
+    if cluster_rows and len(fractions) > 2:
+        row_order = leaves_list(linkage(fractions, "average"))
+    fractions = fractions[row_order]
+    col_order = matched_column_order(fractions)
+    fractions = fractions[:, col_order]
+    fig, ax = new_axes(ax, (0.2 * fractions.shape[1] + 2.5, 0.2 * fractions.shape[0] + 1.5))
     image = ax.imshow(
         fractions, aspect="auto", cmap=cmap, vmin=0.0, vmax=1.0, interpolation="nearest"
     )
-    ax.set_yticks(range(fractions.shape[0]), row_labels, fontsize="small")
-    ax.set_xticks(range(fractions.shape[1]), col_labels, fontsize="small", rotation=90)
+    ax.set_yticks(range(fractions.shape[0]), np.asarray(table.index)[row_order], fontsize="small")
+    ax.set_xticks(
+        range(fractions.shape[1]),
+        np.asarray(table.columns)[col_order],
+        fontsize="small",
+        rotation=90,
+    )
     ax.set_ylabel(ylabel)
     ax.set_xlabel(xlabel)
-    ax.figure.colorbar(image, ax=ax, label=colorbar_label)
-
-
-def heatmap_size(fractions: np.ndarray) -> tuple[float, float]:
-    return (0.2 * fractions.shape[1] + 2.5, 0.2 * fractions.shape[0] + 1.5)
+    fig.colorbar(image, ax=ax, label=colorbar_label)
+    return fig, ax

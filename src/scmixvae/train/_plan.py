@@ -5,7 +5,6 @@ from __future__ import annotations
 from scvi.module.base import BaseModuleClass
 from scvi.train import TrainingPlan
 
-
 #: Adam learning rate. scvi-tools' 1e-3 (also the paper's) leaves the category head nearly
 #: untrained in the ~1,200 steps of a default training (``benchmarks/ablation.md``).
 DEFAULT_LR = 3e-3
