@@ -22,6 +22,8 @@ def test_annotate_writes_documented_keys(trained, small_adata):
     settings = small_adata.uns["cplmix"]
     assert settings["n_arms"] == 2 and settings["likelihood"] == "nb"
     assert settings["categories"] == ["0", "1", "2", "3"]
+    assert settings["coupling_weight"] == 0.01 and settings["entropy_weight"] == 0.0
+    assert settings["initialization"] == "random"
 
 
 def test_getters_are_consistent(trained, small_adata):

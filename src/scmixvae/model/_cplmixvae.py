@@ -566,6 +566,10 @@ class CplMixVAE(PruningMixin, UnsupervisedTrainingMixin, BaseModelClass):
             "likelihood": module.likelihood,
             "augmentation": type(augmenter).__name__,
             "state_prior": module.state_prior,
+            "initialization": module.initialization,
+            "coupling_weight": module.coupling_weight,
+            "entropy_weight": module.entropy_weight,
+            "kl_weight": module.kl_weight,
             "categories": self._active_names(),
             "scmixvae_version": __version__,
         }
