@@ -51,7 +51,7 @@ def test_masked_category_has_zero_posterior_in_training_and_eval():
 
 
 def _prune(model, **kwargs):
-    return model.prune(epochs_per_round=1, batch_size=64, **QUIET, **kwargs)
+    return model.prune(steps_per_round=2, batch_size=64, **QUIET, **kwargs)
 
 
 def test_prune_bookkeeping_and_outputs(trained, small_adata):
@@ -93,7 +93,7 @@ def test_prune_bookkeeping_and_outputs(trained, small_adata):
 def test_prune_stops_when_every_type_reaches_threshold(trained, monkeypatch):
     names = trained.category_names
     agreeing = pd.Series([0.99] * len(names), index=names, name="consensus")
-    monkeypatch.setattr(trained, "get_type_consensus", lambda batch_size=None: agreeing)
+    monkeypatch.setattr(trained, "_round_statistics", lambda batch_size=None: (agreeing, 1.0))
     rounds = _prune(trained, threshold=0.95)
     assert len(rounds) == 1 and rounds["selected"].iloc[0]
     assert int(trained.module.active.sum()) == len(names)
@@ -127,6 +127,8 @@ def test_prune_errors(small_adata, trained):
         trained.prune(min_categories=5)
     with pytest.raises(ValueError, match="max_rounds"):
         trained.prune(max_rounds=-1)
+    with pytest.raises(ValueError, match="steps_per_round"):
+        trained.prune(steps_per_round=0)
     scvi.settings.seed = 0
     one_arm = scmixvae.CplMixVAE(small_adata, n_categories=4, n_arms=1, n_hidden=16)
     one_arm.train(max_epochs=1, **QUIET)
@@ -148,3 +150,31 @@ def test_pruning_plots(trained):
     with pytest.raises(ValueError, match="two different arms"):
         scmixvae.pl.arm_agreement(trained, arms=(0, 0), show=False)
     plt.close("all")
+
+
+def test_fine_tuning_spends_the_step_budget(trained):
+    from lightning.pytorch.callbacks import Callback
+
+    class CountSteps(Callback):
+        steps = 0
+
+        def on_train_batch_end(self, *args):
+            CountSteps.steps += 1
+
+    # 216 training cells in batches of 64: 4 steps per epoch; 3 epochs = 12 initial steps.
+    # Default budget: int(0.75 * 12 / 2 rounds) = 4 steps per round.
+    rounds = trained.prune(
+        threshold=1.0, min_categories=2, batch_size=64, callbacks=[CountSteps()], **QUIET
+    )
+    assert CountSteps.steps == 4 * (len(rounds) - 1)
+    CountSteps.steps = 0
+    trained.select_k(4)  # back to all categories
+    trained.prune(
+        threshold=1.0,
+        max_rounds=1,
+        steps_per_round=3,
+        batch_size=64,
+        callbacks=[CountSteps()],
+        **QUIET,
+    )
+    assert CountSteps.steps == 3
