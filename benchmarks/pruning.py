@@ -104,7 +104,9 @@ def render() -> None:
         "Defaults throughout: `CplMixVAE(adata, n_categories=K_max)`, `train()`, `prune()`",
         "(threshold 0.95; fine-tuning steps per round = 0.75 × initial steps / rounds allowed).",
         "ACC / ARI / NMI are those of the selected round; `true K` is a model trained with",
-        "the true number of types (same seed).",
+        "the true number of types (same seed; not run for sim30 seed 2). `train s` / `prune s`:",
+        "wall time of the initial training and of all pruning rounds, measured while 2-4",
+        "benchmark processes shared the 2 cores, so their ratio is noisy.",
         "",
         "| dataset | seed | K true | K max | K chosen | consensus | rounds | ACC | ARI | NMI "
         "| true-K ACC | true-K ARI | train s | prune s | prune / train |",
