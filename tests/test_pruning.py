@@ -1,3 +1,4 @@
+import anndata
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -54,7 +55,7 @@ def _prune(model, **kwargs):
     return model.prune(steps_per_round=2, batch_size=64, **QUIET, **kwargs)
 
 
-def test_prune_bookkeeping_and_outputs(trained, small_adata):
+def test_prune_bookkeeping_and_outputs(trained, small_adata, tmp_path):
     history = trained.history["train_loss"].copy()
     rounds = _prune(trained, threshold=1.0, min_categories=2)
     assert list(rounds["n_categories"]) == [4, 3, 2]
@@ -86,6 +87,9 @@ def test_prune_bookkeeping_and_outputs(trained, small_adata):
     trained.annotate()
     assert small_adata.obsm["cplmix_type_prob"].shape[1] == 4
     assert len(small_adata.uns["cplmix"]["pruning_rounds"]) == 3
+    small_adata.write_h5ad(tmp_path / "pruned.h5ad")
+    back = anndata.read_h5ad(tmp_path / "pruned.h5ad").uns["cplmix"]["pruning_rounds"]
+    assert list(back["n_categories"]) == [4, 3, 2]
     with pytest.raises(ValueError, match="No pruning round has 7"):
         trained.select_k(7)
 
