@@ -37,9 +37,15 @@ def test_teacher_recovers_blobs_dense_and_sparse():
     assert labels.shape == (2, 90) and torch.equal(labels[0], labels[1])
 
 
-def test_teacher_errors_on_too_few_cells():
+def test_teacher_errors_on_too_few_cells_or_genes():
     with pytest.raises(ValueError, match="at least n_categories"):
         ClusterTeacher(6, n_categories=5).fit(np.zeros((3, 6), dtype="float32"))
+    with pytest.raises(ValueError, match="2 cells and 2 genes"):
+        ClusterTeacher(1, n_categories=2).fit(sparse.csr_matrix(np.ones((4, 1))))
+    # one gene is enough for dense input
+    x = np.array([[0.0], [0.1], [5.0], [5.1]], dtype="float32")
+    labels = ClusterTeacher(1, n_categories=2).fit(x)(torch.from_numpy(x)).numpy()
+    assert labels[0] == labels[1] != labels[2] == labels[3]
 
 
 def test_teacher_phase_feeds_labels_and_adds_cross_entropy():

@@ -54,13 +54,20 @@ class ClusterTeacher(nn.Module):
 
         Sparse ``x`` stays sparse: PCA centres it implicitly.
         """
-        n_components = min(self.components.shape[1], min(x.shape) - 1)
+        is_sparse = sparse.issparse(x)
+        # ARPACK (sparse input) needs fewer components than the smaller dimension.
+        n_components = min(self.components.shape[1], min(x.shape) - int(is_sparse))
         n_categories = self.centroids.shape[0]
         if x.shape[0] < n_categories:
             raise ValueError(
                 f"k-means needs at least n_categories={n_categories} cells, got {x.shape[0]}."
             )
-        solver = "arpack" if sparse.issparse(x) else "auto"
+        if n_components < 1:
+            raise ValueError(
+                f"The k-means warm start needs at least 2 cells and 2 genes, got {x.shape}; "
+                "use initialization='random'."
+            )
+        solver = "arpack" if is_sparse else "auto"
         pca = PCA(n_components=n_components, svd_solver=solver, random_state=seed)
         embedding = pca.fit_transform(x)
         kmeans = KMeans(n_clusters=n_categories, n_init=10, random_state=seed).fit(embedding)
