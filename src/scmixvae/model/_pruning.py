@@ -59,10 +59,11 @@ class PruningMixin:
             inference, _, losses = module(tensors)
             codes.append(inference["log_q"].argmax(-1).T.cpu().numpy())
             total += losses.reconstruction_loss_sum.item()
-        active = module.active.cpu().numpy()
-        kappa = category_consensus(np.concatenate(codes), module.n_categories)[active]
-        names = [name for name, keep in zip(self.category_names, active, strict=True) if keep]
-        return pd.Series(kappa, index=names, name="consensus"), total / self.adata.n_obs
+        kappa = category_consensus(np.concatenate(codes), module.n_categories)
+        consensus = pd.Series(
+            kappa[self._active_categories()], index=self._active_names(), name="consensus"
+        )
+        return consensus, total / self.adata.n_obs
 
     def prune(
         self,

@@ -38,16 +38,15 @@ def consensus_curve(
     fig, ax = new_axes(ax, (4.5, 3.2))
     ax.plot(rounds["n_categories"], rounds["consensus"], "o-", ms=3, label="mean")
     ax.plot(rounds["n_categories"], rounds["min_consensus"], "--", color="0.5", label="minimum")
-    if "selected" in rounds and rounds["selected"].any():
-        chosen = rounds[rounds["selected"]].iloc[0]
-        ax.axvline(chosen["n_categories"], color="C3", lw=1)
-        ax.annotate(
-            f"K = {chosen['n_categories']}",
-            (chosen["n_categories"], chosen["consensus"]),
-            xytext=(4, -12),
-            textcoords="offset points",
-            color="C3",
-        )
+    chosen = rounds[rounds["selected"]].iloc[0]  # prune() always selects a round
+    ax.axvline(chosen["n_categories"], color="C3", lw=1)
+    ax.annotate(
+        f"K = {chosen['n_categories']}",
+        (chosen["n_categories"], chosen["consensus"]),
+        xytext=(4, -12),
+        textcoords="offset points",
+        color="C3",
+    )
     ax.set_xlabel("number of types K")
     ax.set_ylabel("consensus between arms")
     ax.set_ylim(0, 1.02)
