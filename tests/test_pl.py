@@ -29,3 +29,52 @@ def test_confusion_plot(trained, small_adata):
     with pytest.raises(ValueError, match="not a column"):
         pl.confusion(small_adata, "cplmix_type", "missing", show=False)
     plt.close("all")
+
+
+def test_traversal_plot_panels_groups_and_palette(trained, small_adata):
+    trained.annotate()
+    # Colour the two types as scanpy would, in the order of the column's categories.
+    types = ["0", "2"]
+    palette = ["#ff0000", "#0000ff"]
+    small_adata.obs["cplmix_type"] = small_adata.obs["cplmix_type"].cat.set_categories(types)
+    small_adata.uns["cplmix_type_colors"] = palette
+    genes = {"MG": ["gene_0001", "GENE_0002"], "IEG": ["IEG_00", "IEG_01", "IEG_02"]}
+    fig = pl.traversal(trained, types=types, genes=genes, n_steps=6, return_fig=True)
+    panels = [ax for ax in fig.axes if ax.get_images() and ax.get_visible()]
+    assert len(panels) == 2
+    for panel, name, colour in zip(panels, types, palette, strict=False):
+        image = panel.get_images()[0].get_array()
+        assert image.shape == (6, 5)  # steps x genes
+        assert 0.0 <= image.min() and image.max() <= 1.0
+        labels = [t.get_text() for t in panel.get_xticklabels()]
+        assert labels == ["gene_0001", "gene_0002", "IEG_00", "IEG_01", "IEG_02"]
+        assert panel.get_title() == f"type {name}"
+        assert matplotlib.colors.to_hex(panel.title.get_color()) == colour
+    plt.close("all")
+
+
+def test_traversal_plot_single_panel_and_defaults(trained):
+    name = trained.get_cell_types().value_counts().index[0]
+    _, ax = plt.subplots()
+    out = pl.traversal(
+        trained, types=name, genes=["IEG_00"], values="expression", ax=ax, show=False
+    )
+    assert out is ax and ax.get_images()[0].get_array().shape == (11, 1)
+    # Default genes: the top state genes of each type; several panels give a list of Axes.
+    axes = pl.traversal(trained, types=["0", "1", "2"], show=False, ncols=2)
+    assert isinstance(axes, list) and len(axes) == 3
+    assert axes[0].get_images()[0].get_array().shape[1] >= 5
+    plt.close("all")
+
+
+def test_traversal_plot_errors(trained):
+    _, ax = plt.subplots()
+    with pytest.raises(ValueError, match="ax holds one panel"):
+        pl.traversal(trained, types=["0", "1"], genes=["IEG_00"], ax=ax)
+    with pytest.raises(ValueError, match="values must be"):
+        pl.traversal(trained, genes=["IEG_00"], values="z")
+    with pytest.raises(ValueError, match="ncols"):
+        pl.traversal(trained, genes=["IEG_00"], ncols=0)
+    with pytest.raises(ValueError, match="Gene group 'MG'"):
+        pl.traversal(trained, genes={"MG": ["Sst"]})
+    plt.close("all")

@@ -21,6 +21,7 @@ from .. import __version__
 from ..augment import Augmenter
 from ..module import CplMixVAEModule
 from ..train import CplMixVAETrainingPlan
+from ._interpretation import InterpretationMixin
 from ._pruning import PruningMixin
 from ._validation import validate_setup, validate_values
 
@@ -78,7 +79,7 @@ class _Posteriors:
         return self.consensus_prob.max(axis=1)
 
 
-class CplMixVAE(PruningMixin, UnsupervisedTrainingMixin, BaseModelClass):
+class CplMixVAE(InterpretationMixin, PruningMixin, UnsupervisedTrainingMixin, BaseModelClass):
     """Coupled mixture VAE: discrete cell types and a type-specific continuous state.
 
     ``n_arms`` mixture VAEs, each seeing its own augmented copy of every cell, are trained
@@ -479,8 +480,7 @@ class CplMixVAE(PruningMixin, UnsupervisedTrainingMixin, BaseModelClass):
         >>> adata.obsm["X_cplmix_state"] = model.get_state_representation()  # doctest: +SKIP
 
         """
-        if not 0 <= arm < self.module.n_arms:
-            raise ValueError(f"arm must be in [0, {self.module.n_arms}), got {arm}.")
+        self._check_arm(arm)
         return self._posteriors(adata, indices, batch_size).state[:, arm]
 
     def annotate(
@@ -531,8 +531,7 @@ class CplMixVAE(PruningMixin, UnsupervisedTrainingMixin, BaseModelClass):
         >>> sc.pl.umap(adata, color="cplmix_type")  # doctest: +SKIP
 
         """
-        if not 0 <= arm < self.module.n_arms:
-            raise ValueError(f"arm must be in [0, {self.module.n_arms}), got {arm}.")
+        self._check_arm(arm)
         target = self.adata if adata is None else adata
         post = self._posteriors(adata, None, batch_size)
         arm_codes = post.arm_codes

@@ -3,5 +3,6 @@
 from ._confusion import confusion
 from ._history import history
 from ._pruning import arm_agreement, consensus_curve
+from ._traversal import traversal
 
-__all__ = ["arm_agreement", "confusion", "consensus_curve", "history"]
+__all__ = ["arm_agreement", "confusion", "consensus_curve", "history", "traversal"]

@@ -1,5 +1,6 @@
-"""Analysis tools: metrics against reference labels."""
+"""Analysis tools: metrics against reference labels, traversals of the state, gene sets."""
 
+from ._gene_sets import GENE_SETS, gene_set, marker_genes, match_genes
 from ._metrics import (
     adjusted_rand_index,
     contingency,
@@ -7,11 +8,18 @@ from ._metrics import (
     matched_accuracy,
     normalized_mutual_info,
 )
+from ._traversal import state_gene_scores, traversal
 
 __all__ = [
+    "GENE_SETS",
     "adjusted_rand_index",
     "contingency",
     "evaluate",
+    "gene_set",
+    "marker_genes",
+    "match_genes",
     "matched_accuracy",
     "normalized_mutual_info",
+    "state_gene_scores",
+    "traversal",
 ]
