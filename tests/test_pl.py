@@ -39,7 +39,9 @@ def test_traversal_plot_panels_groups_and_palette(trained, small_adata):
     small_adata.obs["cplmix_type"] = small_adata.obs["cplmix_type"].cat.set_categories(types)
     small_adata.uns["cplmix_type_colors"] = palette
     genes = {"MG": ["gene_0001", "GENE_0002"], "IEG": ["IEG_00", "IEG_01", "IEG_02"]}
-    fig = pl.traversal(trained, types=types, genes=genes, n_steps=6, return_fig=True)
+    fig = pl.traversal(
+        trained, types=types, genes=genes, n_steps=6, state_range="prior", return_fig=True
+    )
     panels = [ax for ax in fig.axes if ax.get_images() and ax.get_visible()]
     assert len(panels) == 2
     for panel, name, colour in zip(panels, types, palette, strict=False):
@@ -61,7 +63,7 @@ def test_traversal_plot_single_panel_and_defaults(trained):
     )
     assert out is ax and ax.get_images()[0].get_array().shape == (11, 1)
     # Default genes: the top state genes of each type; several panels give a list of Axes.
-    axes = pl.traversal(trained, types=["0", "1", "2"], show=False, ncols=2)
+    axes = pl.traversal(trained, types=["0", "1", "2"], state_range="prior", show=False, ncols=2)
     assert isinstance(axes, list) and len(axes) == 3
     assert axes[0].get_images()[0].get_array().shape[1] >= 5
     plt.close("all")
@@ -70,7 +72,7 @@ def test_traversal_plot_single_panel_and_defaults(trained):
 def test_traversal_plot_errors(trained):
     _, ax = plt.subplots()
     with pytest.raises(ValueError, match="ax holds one panel"):
-        pl.traversal(trained, types=["0", "1"], genes=["IEG_00"], ax=ax)
+        pl.traversal(trained, types=["0", "1"], genes=["IEG_00"], state_range="prior", ax=ax)
     with pytest.raises(ValueError, match="values must be"):
         pl.traversal(trained, genes=["IEG_00"], values="z")
     with pytest.raises(ValueError, match="ncols"):

@@ -40,7 +40,14 @@ def test_prior_traversal_steps_through_prior_quantiles(trained):
         trained.module.prior_mean[0, 1] = torch.tensor([1.0, -2.0])
         trained.module.prior_log_var[0, 1] = torch.log(torch.tensor([4.0, 1.0]))
     one_sd = norm.cdf(1.0)
-    table = traversal(trained, "1", dimensions=0, n_steps=3, quantile_range=(1 - one_sd, one_sd))
+    table = traversal(
+        trained,
+        "1",
+        dimensions=0,
+        n_steps=3,
+        quantile_range=(1 - one_sd, one_sd),
+        state_range="prior",
+    )
     n_genes = trained.adata.n_vars
     assert len(table) == 3 * n_genes
     assert list(table.columns) == [
@@ -72,7 +79,7 @@ def test_cells_traversal_uses_the_quantiles_of_the_types_states(trained):
     states = trained.get_state_representation()
     name = types.value_counts().index[0]
     own = states[(types == name).to_numpy()]
-    table = traversal(trained, name, dimensions=1, genes="IEG_00", n_steps=5, state_range="cells")
+    table = traversal(trained, name, dimensions=1, genes="IEG_00", n_steps=5)
     expected = np.quantile(own[:, 1], np.linspace(0.05, 0.95, 5))
     np.testing.assert_allclose(table["state"], expected, rtol=1e-5)
 
@@ -113,7 +120,7 @@ def test_traversal_errors(trained, small_adata):
     ]
     for kwargs, message in cases:
         with pytest.raises(ValueError, match=message):
-            traversal(trained, **({"types": "0"} | kwargs))
+            traversal(trained, **({"types": "0", "state_range": "prior"} | kwargs))
     with pytest.raises(ValueError, match="shape"):
         trained.get_decoded_expression("0", np.zeros((3, 5)))
     with pytest.raises(ValueError, match="finite"):
@@ -124,7 +131,7 @@ def test_traversal_errors(trained, small_adata):
     with torch.no_grad():  # no cell can be of type 2 any more
         trained.module.category_head.bias[..., 2] = -1e6
     with pytest.raises(ValueError, match="Type '2' has no cells"):
-        traversal(trained, "2", state_range="cells")
+        traversal(trained, "2")
     assert "2" not in set(traversal(trained, genes="IEG_00", n_steps=2)["type"])
 
 
@@ -136,7 +143,7 @@ def test_standard_prior_traversal_is_centred(small_adata):
     mean, std = model.get_state_prior("1")
     np.testing.assert_array_equal(mean, [0.0, 0.0])
     np.testing.assert_array_equal(std, [1.0, 1.0])
-    table = traversal(model, "1", dimensions=1, genes="IEG_00", n_steps=3)
+    table = traversal(model, "1", dimensions=1, genes="IEG_00", n_steps=3, state_range="prior")
     np.testing.assert_allclose(table["state"], norm.ppf([0.05, 0.5, 0.95]), atol=1e-6)
 
 
@@ -171,7 +178,7 @@ def test_state_gene_scores_on_hand_checked_trends():
 
 
 def test_state_gene_scores_on_a_model_table(trained):
-    table = traversal(trained, ["0", "1"], n_steps=5)
+    table = traversal(trained, ["0", "1"], n_steps=5, state_range="prior")
     scores = state_gene_scores(table)
     assert len(scores) == 2 * 2 * trained.adata.n_vars
     for _, block in scores.groupby(["type", "dimension"], observed=True):

@@ -59,11 +59,14 @@ def simulated_figures() -> None:
     markers = scmixvae.tl.marker_genes(adata, n_genes=3, layer="counts", groups=types)
     var = adata.var
     programme = list(var.index[var["programme"]][:10])
-    neutral = var.index[~var["programme"] & (var["marker_of"] == "")]
+    marker_genes = [g for t in types for g in markers[t]]
+    neutral = var.index[
+        ~var["programme"] & (var["marker_of"] == "") & ~var.index.isin(marker_genes)
+    ]
     depth = adata.layers["counts"][:, var.index.get_indexer(neutral)].mean(0).A1
     housekeeping = list(neutral[depth.argsort()[::-1][:6]])
     genes = {
-        "MG": [g for t in types for g in markers[t]],
+        "MG": marker_genes,
         "IEG-like": programme,
         "HKG-like": housekeeping,
     }

@@ -34,7 +34,7 @@ def traversal(
     dimension: int = 0,
     n_steps: int = 11,
     quantile_range: tuple[float, float] = (0.05, 0.95),
-    state_range: str = "prior",
+    state_range: str = "cells",
     arm: int = 0,
     values: str = "normalized_expression",
     key: str = "cplmix_type",
@@ -131,8 +131,9 @@ def traversal(
         fig, axes = plt.subplots(
             n_rows,
             min(ncols, len(type_names)),
-            figsize=(width * min(ncols, len(type_names)), 0.22 * n_steps * n_rows + 2.2),
+            figsize=(width * min(ncols, len(type_names)), (0.22 * n_steps + 2.2) * n_rows),
             squeeze=False,
+            layout="constrained",
         )
         axes = list(axes.ravel())
     else:
@@ -149,7 +150,7 @@ def traversal(
     for panel in axes[len(type_names) :]:
         panel.set_visible(False)
     label = "expression / gene max" if values == "normalized_expression" else "expression"
-    fig.colorbar(image, ax=axes[: len(type_names)], label=label, shrink=0.8)
+    fig.colorbar(image, ax=axes[: len(type_names)], label=label, shrink=0.6)
     shown = axes[0] if len(type_names) == 1 else axes[: len(type_names)]
     return finish(fig, shown, show, return_fig)
 
