@@ -34,7 +34,7 @@ def test_run_on_a_file_writes_everything(tmp_path, capsys):
     assert summary["n_categories"] == 4 and 0 <= summary["acc"] <= 1
     annotated = anndata.read_h5ad(out / "annotated.h5ad")
     assert "cplmix_type" in annotated.obs and "X_cplmix_state" in annotated.obsm
-    for figure in ("umap_cplmix_type.png", "history.png", "confusion.png"):
+    for figure in ("umap_cplmix_type.png", "history.png", "confusion.png", "traversal.png"):
         assert (out / figure).stat().st_size > 1000
     assert (out / "model" / "model.pt").exists()
 
