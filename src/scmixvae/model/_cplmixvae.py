@@ -22,6 +22,7 @@ from ..augment import Augmenter
 from ..module import CplMixVAEModule
 from ..train import CplMixVAETrainingPlan
 from ._interpretation import InterpretationMixin
+from ._persistence import PersistenceMixin, check_genes
 from ._pruning import PruningMixin
 from ._validation import validate_setup, validate_values
 
@@ -79,7 +80,13 @@ class _Posteriors:
         return self.consensus_prob.max(axis=1)
 
 
-class CplMixVAE(InterpretationMixin, PruningMixin, UnsupervisedTrainingMixin, BaseModelClass):
+class CplMixVAE(
+    InterpretationMixin,
+    PersistenceMixin,
+    PruningMixin,
+    UnsupervisedTrainingMixin,
+    BaseModelClass,
+):
     """Coupled mixture VAE: discrete cell types and a type-specific continuous state.
 
     ``n_arms`` mixture VAEs, each seeing its own augmented copy of every cell, are trained
@@ -172,6 +179,8 @@ class CplMixVAE(InterpretationMixin, PruningMixin, UnsupervisedTrainingMixin, Ba
             **module_kwargs,
         )
         self.category_names = [str(k) for k in range(n_categories)]
+        self.training_genes_ = self.adata.var_names.astype(str).tolist()
+        self._record_versions()
         self._model_summary_string = (
             f"CplMixVAE: {n_arms} arm(s), {n_categories} categories, {n_states} state dims, "
             f"likelihood={likelihood}, augmentation={augmentation}, state prior={state_prior}"
@@ -221,6 +230,7 @@ class CplMixVAE(InterpretationMixin, PruningMixin, UnsupervisedTrainingMixin, Ba
     def _validate_anndata(self, adata: AnnData | None = None, copy_if_view: bool = True) -> AnnData:
         """scvi-tools' validation, plus the value checks the likelihood needs."""
         if adata is not None and adata is not self.adata:
+            check_genes(adata.var_names, self.training_genes_)
             layer = self.registry_["setup_args"]["layer"]
             validate_setup(adata, layer, None)
             validate_values(adata, layer, self.module.likelihood)
