@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -24,6 +26,13 @@ from ..train import CplMixVAETrainingPlan
 from ._interpretation import InterpretationMixin
 from ._persistence import PersistenceMixin, check_genes
 from ._pruning import PruningMixin
+from ._safe_training import (
+    CHECKPOINT_NAME,
+    EpochCheckpoint,
+    InterruptRecorder,
+    merge_history,
+    restore_interrupt_handler,
+)
 from ._validation import validate_setup, validate_values
 
 # Default training length, in cells seen: ~1,200 steps of 256 cells. It keeps a full Zeisel
@@ -249,9 +258,16 @@ class CplMixVAE(
         early_stopping: bool = False,
         datasplitter_kwargs: dict | None = None,
         plan_kwargs: dict | None = None,
+        checkpoint_dir: str | Path | None = None,
+        resume: bool = False,
         **trainer_kwargs,
     ):
-        """Train the model; the signature is scvi-tools' ``train``.
+        """Train the model; the signature is scvi-tools' ``train``, plus checkpoints.
+
+        Calling ``train`` again continues from the current weights (with a fresh optimiser
+        and schedules). Ctrl+C (KeyboardInterrupt) stops training but leaves a usable model:
+        the weights of the last step and the history so far are kept, and the
+        KeyboardInterrupt is raised again once that is done.
 
         Parameters
         ----------
@@ -272,16 +288,40 @@ class CplMixVAE(
         plan_kwargs
             Passed to :class:`~scmixvae.train.CplMixVAETrainingPlan` (``lr``,
             ``temperature``, ``min_temperature``, ``n_epochs_temperature``, ...).
+        checkpoint_dir
+            Folder where a full checkpoint (weights, optimiser state, epoch) is written as
+            ``last.ckpt`` after every epoch.
+        resume
+            Continue the training recorded in ``checkpoint_dir/last.ckpt`` where it stopped,
+            up to ``max_epochs`` (same data and settings).
         **trainer_kwargs
             Passed to scvi-tools' ``Trainer`` (and so to Lightning).
 
         Examples
         --------
         >>> model.train(max_epochs=100, plan_kwargs={"lr": 1e-3})  # doctest: +SKIP
+        >>> model.train(max_epochs=100, checkpoint_dir="ckpt/")  # doctest: +SKIP
+        >>> model.train(max_epochs=100, checkpoint_dir="ckpt/", resume=True)  # doctest: +SKIP
 
         """
         if max_epochs is None:
             max_epochs = default_max_epochs(self.adata.n_obs)
+        callbacks = list(trainer_kwargs.pop("callbacks", None) or [])
+        if resume:
+            if checkpoint_dir is None:
+                raise ValueError("resume=True needs the checkpoint_dir of the earlier training.")
+            checkpoint = Path(checkpoint_dir) / CHECKPOINT_NAME
+            if not checkpoint.exists():
+                raise ValueError(
+                    f"No checkpoint to resume from at {str(checkpoint)!r}; train with "
+                    "checkpoint_dir= first."
+                )
+            trainer_kwargs["ckpt_path"] = str(checkpoint)
+        if checkpoint_dir is not None:
+            callbacks.append(EpochCheckpoint(checkpoint_dir))
+        recorder = InterruptRecorder()
+        callbacks.append(recorder)
+        was_trained = self.is_trained_
         # Inference leaves the module in eval mode, which Lightning would keep.
         self.module.train()
         if self.module.teacher is not None and not self.is_trained_:
@@ -289,19 +329,35 @@ class CplMixVAE(
             plan_kwargs = {"n_epochs_teacher": round(_TEACHER_FRACTION * max_epochs)} | (
                 plan_kwargs or {}
             )
-        return super().train(
-            max_epochs=max_epochs,
-            accelerator=accelerator,
-            devices=devices,
-            train_size=train_size,
-            validation_size=validation_size,
-            shuffle_set_split=shuffle_set_split,
-            batch_size=batch_size,
-            early_stopping=early_stopping,
-            datasplitter_kwargs=datasplitter_kwargs,
-            plan_kwargs=plan_kwargs,
-            **trainer_kwargs,
-        )
+        try:
+            return super().train(
+                max_epochs=max_epochs,
+                accelerator=accelerator,
+                devices=devices,
+                train_size=train_size,
+                validation_size=validation_size,
+                shuffle_set_split=shuffle_set_split,
+                batch_size=batch_size,
+                early_stopping=early_stopping,
+                datasplitter_kwargs=datasplitter_kwargs,
+                plan_kwargs=plan_kwargs,
+                callbacks=callbacks,
+                **trainer_kwargs,
+            )
+        except SystemExit:  # Lightning's answer to Ctrl+C
+            if not recorder.interrupted:
+                raise
+            restore_interrupt_handler()
+            self.history_ = merge_history(self.history_ if was_trained else None, recorder.history)
+            self.is_trained_ = True
+            warnings.warn(
+                f"Training interrupted in epoch {recorder.epoch + 1} of {max_epochs}. The model "
+                "keeps the weights of its last step and can be used, saved or trained further"
+                + (" (resume=True continues from the last checkpoint)." if checkpoint_dir else "."),
+                UserWarning,
+                stacklevel=2,
+            )
+            raise KeyboardInterrupt from None
 
     @torch.inference_mode()
     def _fit_teacher(self) -> None:

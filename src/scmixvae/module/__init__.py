@@ -3,6 +3,7 @@
 from ._arm_layers import ArmBatchNorm, ArmLinear, ArmMLP
 from ._cluster_teacher import ClusterTeacher
 from ._cplmixvae_module import COUPLING_INPUTS, INITIALIZATIONS, STATE_PRIORS, CplMixVAEModule
+from ._finite_guard import NonFiniteLossError, check_finite_loss
 from ._likelihoods import COUNT_LIKELIHOODS, LIKELIHOODS, observation_distribution
 from ._objective import (
     categorical_entropy,
@@ -22,7 +23,9 @@ __all__ = [
     "ArmMLP",
     "ClusterTeacher",
     "CplMixVAEModule",
+    "NonFiniteLossError",
     "categorical_entropy",
+    "check_finite_loss",
     "gaussian_kl",
     "log_gumbel_softmax_sample",
     "observation_distribution",

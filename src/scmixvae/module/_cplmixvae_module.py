@@ -18,6 +18,7 @@ from torch import nn
 from ..augment import Augmenter, make_augmenter
 from ._arm_layers import ArmBatchNorm, ArmLinear, ArmMLP
 from ._cluster_teacher import ClusterTeacher
+from ._finite_guard import check_finite_loss
 from ._likelihoods import COUNT_LIKELIHOODS, LIKELIHOODS, observation_distribution
 from ._objective import (
     categorical_entropy,
@@ -370,6 +371,16 @@ class CplMixVAEModule(BaseModuleClass):
                 inf["log_q"].transpose(1, 2), inf["teacher_labels"], reduction="none"
             ).mean(-1)
         loss = arm_factor * per_arm.sum() + self.coupling_weight * coupling.sum()
+        check_finite_loss(
+            loss,
+            {
+                "reconstruction": reconstruction,
+                "kl_state": kl_state,
+                "entropy": entropy,
+                "coupling": coupling,
+                "per_arm_total": per_arm,
+            },
+        )
         return LossOutput(
             loss=loss,
             reconstruction_loss=reconstruction.mean(0),

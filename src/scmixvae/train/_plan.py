@@ -5,6 +5,8 @@ from __future__ import annotations
 from scvi.module.base import BaseModuleClass
 from scvi.train import TrainingPlan
 
+from ..module import NonFiniteLossError
+
 #: Adam learning rate. scvi-tools' 1e-3 (also the paper's) leaves the category head nearly
 #: untrained in the ~1,200 steps of a default training (``benchmarks/ablation.md``).
 DEFAULT_LR = 3e-3
@@ -92,6 +94,15 @@ class CplMixVAETrainingPlan(TrainingPlan):
             },
         )
         return super().forward(*args, **kwargs)
+
+    def training_step(self, batch, batch_idx):
+        """scvi-tools' step; a non-finite loss stops training with the epoch and step named."""
+        try:
+            return super().training_step(batch, batch_idx)
+        except NonFiniteLossError as error:
+            raise NonFiniteLossError(
+                f"Training stopped at epoch {self.current_epoch}, step {self.global_step}. {error}"
+            ) from None
 
     def on_train_epoch_start(self):
         """Log the temperature of the epoch beside the losses."""
