@@ -1,9 +1,14 @@
-"""``scmixvae run``: train on a dataset, write an annotated ``.h5ad``, figures and a summary."""
+"""The ``scmixvae`` command: fit a model to an ``.h5ad``, run the demo, evaluate results.
+
+Exit codes: 0 success; 1 bad input (a missing file, layer or column, data the model cannot
+use); 2 bad command-line usage; 3 training failed (a non-finite loss); 130 interrupted.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -18,6 +23,7 @@ import scvi  # noqa: E402
 
 from . import __version__, datasets, pl, tl  # noqa: E402
 from .model import CplMixVAE  # noqa: E402
+from .module import LIKELIHOODS, NonFiniteLossError  # noqa: E402
 
 #: Built-in datasets: loader, layer with counts, reference label column.
 BUILTIN = {
@@ -25,6 +31,20 @@ BUILTIN = {
     "zeisel": (datasets.zeisel, "counts", "class"),
     "simulate": (datasets.simulate, "counts", "type"),
 }
+EXIT_BAD_INPUT, EXIT_TRAINING_FAILED, EXIT_INTERRUPTED = 1, 3, 130
+
+
+class InputError(Exception):
+    """A problem with what the user asked for; printed as ``error: ...``, exit code 1."""
+
+
+def _read_h5ad(path: str) -> anndata.AnnData:
+    if not Path(path).is_file():
+        raise InputError(f"{path!r} is not a file; pass the path of an .h5ad file.")
+    try:
+        return sc.read_h5ad(path)
+    except OSError as error:
+        raise InputError(f"could not read {path!r} as an .h5ad file ({error}).") from None
 
 
 def _load(
@@ -33,12 +53,9 @@ def _load(
     if data in BUILTIN:
         loader, default_layer, default_label = BUILTIN[data]
         return loader(), layer or default_layer, label_key or default_label
-    path = Path(data)
-    if not path.exists():
-        raise SystemExit(
-            f"error: {data!r} is neither a built-in dataset {sorted(BUILTIN)} nor a file."
-        )
-    return sc.read_h5ad(path), layer, label_key
+    if not Path(data).exists():
+        raise InputError(f"{data!r} is neither a built-in dataset {sorted(BUILTIN)} nor a file.")
+    return _read_h5ad(data), layer, label_key
 
 
 def _embedding(adata: anndata.AnnData, layer: str | None) -> None:
@@ -55,90 +72,233 @@ def _embedding(adata: anndata.AnnData, layer: str | None) -> None:
     adata.obsm["X_umap"] = work.obsm["X_umap"]
 
 
-def run(args: argparse.Namespace) -> dict:
-    """Train, annotate, write results; return the summary that is printed."""
-    start = time.perf_counter()
-    adata, layer, label_key = _load(args.data, args.layer, args.label_key)
+def _save_figure(path: Path) -> None:
+    plt.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close("all")
+
+
+def _fit(
+    adata: anndata.AnnData,
+    args: argparse.Namespace,
+    layer: str | None,
+    label_key: str | None,
+    n_types: int | None,
+) -> tuple[CplMixVAE, dict]:
+    """Train and annotate; return the model and the summary printed at the end."""
     if label_key is not None and label_key not in adata.obs:
-        raise SystemExit(f"error: label key {label_key!r} is not a column of adata.obs.")
-    n_categories = args.n_categories or (adata.obs[label_key].nunique() if label_key else None)
-    if n_categories is None:
-        raise SystemExit("error: pass --n-categories (no label column to take it from).")
+        raise InputError(f"label key {label_key!r} is not a column of adata.obs.")
+    n_types = n_types or (adata.obs[label_key].nunique() if label_key else None)
+    if n_types is None:
+        raise InputError("pass --n-types (there is no label column to take it from).")
+    start = time.perf_counter()
     scvi.settings.seed = args.seed
     CplMixVAE.setup_anndata(adata, layer=layer, batch_key=args.batch_key)
-    model = CplMixVAE(
-        adata, n_categories=n_categories, n_arms=args.n_arms, likelihood=args.likelihood
+    model = CplMixVAE(adata, n_categories=n_types, n_arms=args.n_arms, likelihood=args.likelihood)
+    model.train(
+        max_epochs=args.max_epochs,
+        accelerator=args.accelerator,
+        enable_progress_bar=not args.quiet and sys.stderr.isatty(),
     )
-    model.train(max_epochs=args.max_epochs, accelerator=args.accelerator, enable_progress_bar=False)
-    train_seconds = time.perf_counter() - start
     model.annotate()
-
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     summary = {
-        "data": args.data,
         "cells": adata.n_obs,
         "genes": adata.n_vars,
-        "n_categories": n_categories,
-        "categories_used": int(adata.obs["cplmix_type"].nunique()),
+        "n_types": n_types,
+        "types_used": int(adata.obs["cplmix_type"].nunique()),
         "mean_agreement": round(float(adata.obs["cplmix_agreement"].mean()), 4),
         "mean_confidence": round(float(adata.obs["cplmix_confidence"].mean()), 4),
-        "seconds": round(train_seconds, 1),
+        "seconds": round(time.perf_counter() - start, 1),
         "scmixvae": __version__,
     }
+    if label_key is not None:
+        scores = tl.evaluate(adata, "cplmix_type", label_key)
+        summary |= {k: round(v, 4) for k, v in scores.items()}
+    return model, summary
+
+
+def _write_figures(model: CplMixVAE, label_key: str | None, layer: str | None, out: Path) -> None:
+    """UMAP coloured by type, training curves, traversals and, with labels, the confusion."""
+    out.mkdir(parents=True, exist_ok=True)
+    adata = model.adata
     _embedding(adata, layer)
     sc.pl.umap(adata, color="cplmix_type", show=False)
-    plt.savefig(out / "umap_cplmix_type.png", dpi=120, bbox_inches="tight")
+    _save_figure(out / "umap_cplmix_type.png")
     pl.history(model, show=False)
-    plt.savefig(out / "history.png", dpi=120, bbox_inches="tight")
+    _save_figure(out / "history.png")
     largest = list(adata.obs["cplmix_type"].value_counts().index[:4])
     pl.traversal(model, types=largest, show=False)  # their top state-driven genes
-    plt.savefig(out / "traversal.png", dpi=120, bbox_inches="tight")
+    _save_figure(out / "traversal.png")
     if label_key is not None:
-        summary.update(
-            {k: round(v, 4) for k, v in tl.evaluate(adata, "cplmix_type", label_key).items()}
-        )
         pl.confusion(adata, "cplmix_type", label_key, show=False)
-        plt.savefig(out / "confusion.png", dpi=120, bbox_inches="tight")
-    plt.close("all")
+        _save_figure(out / "confusion.png")
+
+
+def _print_summary(summary: dict) -> None:
+    width = max(map(len, summary))
+    print("\n".join(f"{key:<{width}}  {value}" for key, value in summary.items()))
+
+
+def _run_into_folder(args: argparse.Namespace, data: str) -> dict:
+    """Run the ``run`` / ``demo`` job: everything into one output folder."""
+    adata, layer, label_key = _load(data, args.layer, args.label_key)
+    model, summary = _fit(adata, args, layer, label_key, args.n_types)
+    out = Path(args.out)
+    _write_figures(model, label_key, layer, out)
     adata.write_h5ad(out / "annotated.h5ad")
     model.save(out / "model", overwrite=True)
+    summary = {"data": data} | summary
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    _print_summary(summary)
+    print(f"results in {out.resolve()}: annotated.h5ad, model/, *.png, summary.json")
     return summary
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Entry point of the ``scmixvae`` command."""
-    parser = argparse.ArgumentParser(prog="scmixvae", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    runner = commands.add_parser("run", help="train, annotate, write .h5ad, figures and summary")
-    runner.add_argument(
-        "--data", default="pbmc68k", help=f"{sorted(BUILTIN)} or a path to an .h5ad"
+def _command_run(args: argparse.Namespace) -> None:
+    _run_into_folder(args, args.data)
+
+
+def _command_demo(args: argparse.Namespace) -> None:
+    _run_into_folder(args, "pbmc68k")
+
+
+def _command_fit(args: argparse.Namespace) -> None:
+    adata = _read_h5ad(args.input)
+    output = Path(args.output)
+    if output.suffix != ".h5ad":
+        raise InputError(f"the output {str(output)!r} must end in .h5ad.")
+    model, summary = _fit(adata, args, args.layer, args.label_key, args.n_types)
+    figures = Path(args.figures) if args.figures else output.with_name(output.stem + "_figures")
+    _write_figures(model, args.label_key, args.layer, figures)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    adata.write_h5ad(output)
+    if args.model_dir:
+        model.save(args.model_dir, overwrite=True)
+    _print_summary({"input": args.input} | summary)
+    print(f"wrote {output} and figures in {figures}")
+
+
+def _command_evaluate(args: argparse.Namespace) -> None:
+    adata = _read_h5ad(args.input)
+    for column in (args.key, args.reference):
+        if column not in adata.obs:
+            raise InputError(
+                f"{column!r} is not a column of obs in {args.input!r} "
+                f"(columns: {list(adata.obs.columns)})."
+            )
+    scores = tl.evaluate(adata, args.key, args.reference)
+    pl.confusion(adata, args.key, args.reference, show=False)
+    figure = Path(
+        args.figure or Path(args.input).with_name(Path(args.input).stem + "_confusion.png")
     )
-    runner.add_argument(
-        "--layer", default=None, help="layer with raw counts (default: X, or the built-in's)"
+    figure.parent.mkdir(parents=True, exist_ok=True)
+    _save_figure(figure)
+    if args.json:
+        print(json.dumps(scores))
+    else:
+        _print_summary({k: round(v, 4) if isinstance(v, float) else v for k, v in scores.items()})
+        print(f"confusion figure: {figure}")
+
+
+def _add_training_options(parser: argparse.ArgumentParser, *, n_types_required: bool) -> None:
+    parser.add_argument(
+        "--n-types",
+        "--n-categories",
+        dest="n_types",
+        type=int,
+        required=n_types_required,
+        default=None,
+        help="number of types K"
+        + ("" if n_types_required else " (default: the number of reference labels)"),
     )
-    runner.add_argument("--batch-key", default=None, help="obs column with batches")
-    runner.add_argument(
+    parser.add_argument("--layer", default=None, help="layer with raw counts (default: X)")
+    parser.add_argument("--batch-key", default=None, help="obs column with batches")
+    parser.add_argument(
         "--label-key", default=None, help="obs column with reference labels, for scoring"
     )
-    runner.add_argument(
-        "--n-categories", type=int, default=None, help="K (default: number of labels)"
-    )
-    runner.add_argument("--n-arms", type=int, default=2)
-    runner.add_argument("--likelihood", default="nb", choices=["nb", "zinb", "normal", "bernoulli"])
-    runner.add_argument(
+    parser.add_argument("--n-arms", type=int, default=2, help="coupled arms (default: 2)")
+    parser.add_argument("--likelihood", default="nb", choices=LIKELIHOODS)
+    parser.add_argument(
         "--max-epochs", type=int, default=None, help="default: 300,000 cells seen, 20-400 epochs"
     )
-    runner.add_argument("--accelerator", default="auto")
-    runner.add_argument("--seed", type=int, default=0)
-    runner.add_argument("--out", default="scmixvae_out", help="output folder")
-    args = parser.parse_args(argv)
-    summary = run(args)
-    width = max(map(len, summary))
-    print("\n".join(f"{key:<{width}}  {value}" for key, value in summary.items()))
-    print(f"results in {Path(args.out).resolve()}: annotated.h5ad, model/, *.png, summary.json")
+    parser.add_argument("--accelerator", default="auto", help="cpu, gpu or auto")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser of the ``scmixvae`` command."""
+    parser = argparse.ArgumentParser(
+        prog="scmixvae",
+        description="Cell types and their continuous states with the coupled mixture VAE.",
+        epilog=__doc__.split("\n\n", 1)[1],
+    )
+    parser.add_argument("--version", action="version", version=f"scmixvae {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    fit = commands.add_parser(
+        "fit",
+        help="train on an .h5ad and write it back annotated, with figures",
+        description="Train CplMixVAE on IN.h5ad, annotate it (obs cplmix_type, ...) and "
+        "write OUT.h5ad, plus figures in OUT_figures/.",
+    )
+    fit.add_argument("input", metavar="IN.h5ad")
+    fit.add_argument("-o", "--output", required=True, metavar="OUT.h5ad")
+    _add_training_options(fit, n_types_required=True)
+    fit.add_argument("--figures", default=None, help="figure folder (default: OUT_figures/)")
+    fit.add_argument("--model-dir", default=None, help="also save the model to this folder")
+    fit.set_defaults(handler=_command_fit)
+
+    demo = commands.add_parser(
+        "demo",
+        help="the README's main job: PBMC 68k (reduced), end to end",
+        description="Train on the PBMC 68k (reduced) data shipped with scanpy and write the "
+        "annotated data, the model, figures and a summary to --out.",
+    )
+    demo.add_argument("--out", default="scmixvae_out", help="output folder")
+    _add_training_options(demo, n_types_required=False)
+    demo.set_defaults(handler=_command_demo)
+
+    run = commands.add_parser(
+        "run",
+        help="train on a built-in dataset or an .h5ad; everything into one folder",
+        description="Like demo, on any built-in dataset or .h5ad file.",
+    )
+    run.add_argument("--data", default="pbmc68k", help=f"{sorted(BUILTIN)} or a path to an .h5ad")
+    run.add_argument("--out", default="scmixvae_out", help="output folder")
+    _add_training_options(run, n_types_required=False)
+    run.set_defaults(handler=_command_run)
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="score the types of an annotated .h5ad against reference labels",
+        description="Print ACC (Hungarian-matched), ARI and NMI of obs[--key] against "
+        "obs[--reference], and draw the confusion heatmap.",
+    )
+    evaluate.add_argument("input", metavar="OUT.h5ad")
+    evaluate.add_argument("--reference", required=True, help="obs column of reference labels")
+    evaluate.add_argument("--key", default="cplmix_type", help="obs column of inferred types")
+    evaluate.add_argument("--figure", default=None, help="default: OUT_confusion.png")
+    evaluate.add_argument("--json", action="store_true", help="print the scores as JSON")
+    evaluate.set_defaults(handler=_command_evaluate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``scmixvae`` command; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        args.handler(args)
+    except (InputError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except NonFiniteLossError as error:
+        print(f"error: training failed: {error}", file=sys.stderr)
+        return EXIT_TRAINING_FAILED
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    sys.exit(main())
