@@ -33,7 +33,7 @@ from ._safe_training import (
     merge_history,
     restore_interrupt_handler,
 )
-from ._validation import validate_setup, validate_values
+from ._validation import training_split_options, validate_setup, validate_values
 
 # Default training length, in cells seen: ~1,200 steps of 256 cells. It keeps a full Zeisel
 # training (3,005 cells x 4,000 genes) under 5 minutes on 2 CPU cores (benchmarks/).
@@ -306,6 +306,9 @@ class CplMixVAE(
         """
         if max_epochs is None:
             max_epochs = default_max_epochs(self.adata.n_obs)
+        datasplitter_kwargs = training_split_options(
+            self.adata.n_obs, batch_size, train_size, datasplitter_kwargs
+        )
         callbacks = list(trainer_kwargs.pop("callbacks", None) or [])
         if resume:
             if checkpoint_dir is None:

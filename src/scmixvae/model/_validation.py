@@ -102,3 +102,32 @@ def validate_values(adata: AnnData, layer: str | None, likelihood: str) -> None:
                 f"likelihood='bernoulli' needs values in [0, 1], but {_where(layer)} has values "
                 "outside it. Rescale the data, or choose another likelihood."
             )
+
+
+def training_split_options(
+    n_obs: int, batch_size: int, train_size: float | None, datasplitter_kwargs: dict | None
+) -> dict:
+    """Check that the cells can be trained on; return the data splitter's keyword arguments.
+
+    BatchNorm cannot train on a minibatch of one cell. scvi-tools moves a last minibatch of
+    1-2 cells to the validation set when ``train_size`` is left to it, but not when it is
+    given; then such a minibatch is dropped instead.
+
+    Examples
+    --------
+    >>> training_split_options(1000, 128, None, None)
+    {}
+    >>> training_split_options(129, 128, 1.0, None)
+    {'drop_last': True}
+
+    """
+    if not isinstance(batch_size, int | np.integer) or batch_size < 2:
+        raise ValueError(f"batch_size must be an integer >= 2, got {batch_size!r}.")
+    if n_obs < 3:
+        raise ValueError(
+            f"Training needs at least 3 cells (BatchNorm needs 2 per minibatch); got {n_obs}."
+        )
+    options = dict(datasplitter_kwargs or {})
+    if train_size is not None and int(np.ceil(train_size * n_obs)) % batch_size == 1:
+        options.setdefault("drop_last", True)
+    return options
