@@ -14,9 +14,15 @@ import scvi
 import torch
 import torch.nn.functional as F
 from anndata import AnnData
+from mudata import MuData
 from scvi import REGISTRY_KEYS
 from scvi.data import AnnDataManager
-from scvi.data.fields import CategoricalObsField, LayerField
+from scvi.data.fields import (
+    CategoricalObsField,
+    LayerField,
+    MuDataCategoricalObsField,
+    MuDataLayerField,
+)
 from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin
 
 from .. import __version__
@@ -24,7 +30,7 @@ from ..augment import Augmenter
 from ..module import CplMixVAEModule
 from ..train import CplMixVAETrainingPlan
 from ._interpretation import InterpretationMixin
-from ._persistence import PersistenceMixin, check_genes
+from ._persistence import PersistenceMixin, check_genes, data_source
 from ._pruning import PruningMixin
 from ._safe_training import (
     CHECKPOINT_NAME,
@@ -33,7 +39,12 @@ from ._safe_training import (
     merge_history,
     restore_interrupt_handler,
 )
-from ._validation import training_split_options, validate_setup, validate_values
+from ._validation import (
+    refuse_view,
+    training_split_options,
+    validate_setup,
+    validate_values,
+)
 
 # Default training length, in cells seen: ~1,200 steps of 256 cells. It keeps a full Zeisel
 # training (3,005 cells x 4,000 genes) under 5 minutes on 2 CPU cores (benchmarks/).
@@ -171,8 +182,8 @@ class CplMixVAE(
             raise ValueError(f"n_arms must be an integer >= 1, got {n_arms!r}.")
         if not isinstance(n_states, int | np.integer) or n_states < 1:
             raise ValueError(f"n_states must be an integer >= 1, got {n_states!r}.")
-        layer = self.adata_manager.registry["setup_args"]["layer"]
-        validate_values(self.adata, layer, likelihood)
+        data, layer = data_source(self.adata, self.adata_manager.registry["setup_args"])
+        validate_values(data, layer, likelihood)
 
         n_batch = self.summary_stats.n_batch
         self.module = self._module_cls(
@@ -188,7 +199,7 @@ class CplMixVAE(
             **module_kwargs,
         )
         self.category_names = [str(k) for k in range(n_categories)]
-        self.training_genes_ = self.adata.var_names.astype(str).tolist()
+        self.training_genes_ = data.var_names.astype(str).tolist()
         self._record_versions()
         self._model_summary_string = (
             f"CplMixVAE: {n_arms} arm(s), {n_categories} categories, {n_states} state dims, "
@@ -226,6 +237,12 @@ class CplMixVAE(
         >>> scmixvae.CplMixVAE.setup_anndata(adata, layer="counts", batch_key=None)
 
         """
+        if not isinstance(adata, AnnData):
+            raise ValueError(
+                f"setup_anndata needs an AnnData, got {type(adata).__name__}; for a MuData use "
+                "setup_mudata."
+            )
+        refuse_view(adata)
         validate_setup(adata, layer, batch_key)
         setup_method_args = cls._get_setup_method_args(**locals())
         fields = [
@@ -236,13 +253,81 @@ class CplMixVAE(
         adata_manager.register_fields(adata, **kwargs)
         cls.register_manager(adata_manager)
 
-    def _validate_anndata(self, adata: AnnData | None = None, copy_if_view: bool = True) -> AnnData:
-        """scvi-tools' validation, plus the value checks the likelihood needs."""
+    @classmethod
+    def setup_mudata(
+        cls,
+        mdata: MuData,
+        rna_layer: str | None = None,
+        batch_key: str | None = None,
+        modalities: dict[str, str] | None = None,
+        **kwargs,
+    ) -> None:
+        """Register a MuData: the model reads the RNA modality, results go to the MuData.
+
+        Parameters
+        ----------
+        mdata
+            A MuData whose RNA modality holds the counts.
+        rna_layer
+            Layer of the RNA modality holding the data; ``None`` uses its ``X``.
+        batch_key
+            Column with the batch of each cell: of ``mdata.obs``, or of the modality named
+            by ``modalities["batch_key"]``. ``None`` for no batch covariate.
+        modalities
+            Which modality each argument refers to; ``{"rna_layer": "rna"}`` at least.
+        **kwargs
+            Passed to scvi-tools' ``AnnDataManager.register_fields``.
+
+        Examples
+        --------
+        >>> scmixvae.CplMixVAE.setup_mudata(
+        ...     mdata, rna_layer="counts", modalities={"rna_layer": "rna"}
+        ... )  # doctest: +SKIP
+        >>> model = scmixvae.CplMixVAE(mdata, n_categories=10)  # doctest: +SKIP
+
+        """
+        if not isinstance(mdata, MuData):
+            raise ValueError(
+                f"setup_mudata needs a MuData, got {type(mdata).__name__}; for an AnnData use "
+                "setup_anndata."
+            )
+        if not modalities or modalities.get("rna_layer") not in mdata.mod:
+            raise ValueError(
+                "modalities must name the RNA modality, e.g. modalities={'rna_layer': 'rna'}; "
+                f"this MuData has modalities {list(mdata.mod)}."
+            )
+        setup_method_args = cls._get_setup_method_args(**locals())
+        modality = cls._create_modalities_attr_dict(modalities, setup_method_args)
+        refuse_view(mdata)
+        validate_setup(mdata.mod[modality.rna_layer], rna_layer, None)
+        batch_obs = mdata.obs if modality.batch_key is None else mdata.mod[modality.batch_key].obs
+        if batch_key is not None and batch_key not in batch_obs:
+            raise ValueError(f"batch_key {batch_key!r} is not a column of the batch obs.")
+        fields = [
+            MuDataLayerField(
+                REGISTRY_KEYS.X_KEY, rna_layer, mod_key=modality.rna_layer, mod_required=True
+            ),
+            MuDataCategoricalObsField(
+                REGISTRY_KEYS.BATCH_KEY, batch_key, mod_key=modality.batch_key
+            ),
+        ]
+        adata_manager = AnnDataManager(fields=fields, setup_method_args=setup_method_args)
+        adata_manager.register_fields(mdata, **kwargs)
+        cls.register_manager(adata_manager)
+
+    def _data_source(self, adata: AnnData | MuData) -> tuple[AnnData, str | None]:
+        """Return the AnnData holding the model's genes (a MuData's RNA modality), its layer."""
+        return data_source(adata, self.registry_["setup_args"])
+
+    def _validate_anndata(
+        self, adata: AnnData | MuData | None = None, copy_if_view: bool = True
+    ) -> AnnData | MuData:
+        """scvi-tools' validation, plus the gene and value checks of new data."""
         if adata is not None and adata is not self.adata:
-            check_genes(adata.var_names, self.training_genes_)
-            layer = self.registry_["setup_args"]["layer"]
-            validate_setup(adata, layer, None)
-            validate_values(adata, layer, self.module.likelihood)
+            data, layer = self._data_source(adata)
+            check_genes(data.var_names, self.training_genes_)
+            validate_setup(data, layer, None)
+            validate_values(data, layer, self.module.likelihood)
         return super()._validate_anndata(adata, copy_if_view=copy_if_view)
 
     # ---- training -----------------------------------------------------------------------

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from anndata import AnnData
+from mudata import MuData
 
 from .. import __version__
 
@@ -16,13 +17,19 @@ from .. import __version__
 SAVE_FORMAT = 1
 
 
-def read_saved_attributes(dir_path: str, prefix: str | None = None) -> tuple[dict, np.ndarray]:
-    """Attributes and training genes stored in a saved model folder (without building it)."""
+def read_saved_attributes(dir_path: str, prefix: str | None = None) -> dict:
+    """Return the attributes stored in a saved model folder (without building the model)."""
     path = os.path.join(dir_path, f"{prefix or ''}model.pt")
     if not os.path.exists(path):
         raise ValueError(f"No saved model at {path!r}; pass the folder given to model.save().")
-    saved = torch.load(path, map_location="cpu", weights_only=False)
-    return saved.get("attr_dict", {}), np.asarray(saved.get("var_names", []), dtype=str)
+    return torch.load(path, map_location="cpu", weights_only=False).get("attr_dict", {})
+
+
+def data_source(adata: AnnData | MuData, setup_args: dict) -> tuple[AnnData, str | None]:
+    """Return the AnnData holding a model's genes (a MuData's RNA modality) and its layer."""
+    if isinstance(adata, MuData):
+        return adata.mod[setup_args["modalities"]["rna_layer"]], setup_args["rna_layer"]
+    return adata, setup_args["layer"]
 
 
 def check_save_format(attributes: dict, current_version: str, dir_path: str) -> None:
@@ -107,8 +114,9 @@ class PersistenceMixin:
         >>> model = scmixvae.CplMixVAE.load("my_model/", adata=adata)  # doctest: +SKIP
 
         """
-        attributes, genes = read_saved_attributes(dir_path, kwargs.get("prefix"))
+        attributes = read_saved_attributes(dir_path, kwargs.get("prefix"))
         check_save_format(attributes, __version__, dir_path)
-        if isinstance(adata, AnnData):
-            check_genes(adata.var_names, genes)
+        if isinstance(adata, AnnData | MuData):
+            data, _ = data_source(adata, attributes["registry_"]["setup_args"])
+            check_genes(data.var_names, attributes["training_genes_"])
         return super().load(dir_path, adata=adata, **kwargs)

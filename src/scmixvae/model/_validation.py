@@ -47,6 +47,24 @@ def get_matrix(adata: AnnData, layer: str | None):
     return adata.layers[layer]
 
 
+def refuse_view(adata) -> None:
+    """Refuse to register a view: the registration would go to a copy, not the user's object.
+
+    Examples
+    --------
+    >>> import anndata, numpy as np
+    >>> refuse_view(anndata.AnnData(np.ones((3, 2)))[:2])
+    Traceback (most recent call last):
+    ValueError: The data passed is a view (a subset of another object). Set up a copy instead: adata = adata[...].copy().
+
+    """  # noqa: E501
+    if adata.is_view:
+        raise ValueError(
+            "The data passed is a view (a subset of another object). Set up a copy instead: "
+            "adata = adata[...].copy()."
+        )
+
+
 def validate_setup(adata: AnnData, layer: str | None, batch_key: str | None) -> None:
     """Check the arguments of ``setup_anndata`` and that the data are finite.
 

@@ -106,7 +106,7 @@ def traversal(
         top = scores.groupby("type", observed=True).head(_DEFAULT_GENES_PER_TYPE)["gene"]
         groups = {"state genes": list(dict.fromkeys(top))}
     else:
-        groups = resolve_gene_groups(model.adata.var_names.astype(str), genes)
+        groups = resolve_gene_groups(model.training_genes_, genes)
     columns = [(group, gene) for group, members in groups.items() for gene in members]
     table = traversal_table(
         model,

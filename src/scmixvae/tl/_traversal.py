@@ -61,7 +61,8 @@ def traversal(
     dimensions
         State dimensions to step; ``None`` for all.
     genes
-        Genes to return; ``None`` for all. Matched exactly against the training ``var_names``.
+        Genes to return; ``None`` for all. Matched exactly against the training genes
+        (``model.training_genes_``).
     n_steps
         Steps per traversal (at least 2).
     quantile_range
@@ -112,7 +113,7 @@ def traversal(
     bad = [d for d in dims if not (isinstance(d, int | np.integer) and 0 <= d < module.n_states)]
     if bad:
         raise ValueError(f"dimensions must be in [0, {module.n_states}), got {bad}.")
-    var_names = pd.Index(model.adata.var_names.astype(str))
+    var_names = pd.Index(model.training_genes_)
     if genes is None:
         gene_index = np.arange(len(var_names))
     else:
