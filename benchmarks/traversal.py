@@ -189,7 +189,7 @@ def run(dataset: str, variant: str, seed: int) -> dict:
 
 
 STATE_COLUMNS = {
-    "n_types": "types (gain > 0)",
+    "n_types": "types scored (with gain > 0)",
     "state_rho_best": "state vs activity, best dim",
     "state_rho_pc1": "state vs activity, PC1",
     "marker_ratio_truth": "marker ratio (data)",
