@@ -1,7 +1,7 @@
 """Sphinx configuration: `sphinx-build -W -b html docs docs/_build/html`."""
 
-import shutil
 import importlib.metadata
+import shutil
 from pathlib import Path
 
 HERE = Path(__file__).parent

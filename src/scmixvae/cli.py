@@ -225,6 +225,15 @@ def _add_training_options(parser: argparse.ArgumentParser, *, n_types_required: 
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def _add_folder_job(commands, name: str, handler, **texts) -> argparse.ArgumentParser:
+    """Add a command that trains and writes everything into one ``--out`` folder."""
+    parser = commands.add_parser(name, **texts)
+    parser.add_argument("--out", default="scmixvae_out", help="output folder")
+    _add_training_options(parser, n_types_required=False)
+    parser.set_defaults(handler=handler)
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of the ``scmixvae`` command."""
     parser = argparse.ArgumentParser(
@@ -248,25 +257,22 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--model-dir", default=None, help="also save the model to this folder")
     fit.set_defaults(handler=_command_fit)
 
-    demo = commands.add_parser(
+    _add_folder_job(
+        commands,
         "demo",
+        _command_demo,
         help="the README's main job: PBMC 68k (reduced), end to end",
         description="Train on the PBMC 68k (reduced) data shipped with scanpy and write the "
         "annotated data, the model, figures and a summary to --out.",
     )
-    demo.add_argument("--out", default="scmixvae_out", help="output folder")
-    _add_training_options(demo, n_types_required=False)
-    demo.set_defaults(handler=_command_demo)
-
-    run = commands.add_parser(
+    run = _add_folder_job(
+        commands,
         "run",
+        _command_run,
         help="train on a built-in dataset or an .h5ad; everything into one folder",
         description="Like demo, on any built-in dataset or .h5ad file.",
     )
     run.add_argument("--data", default="pbmc68k", help=f"{sorted(BUILTIN)} or a path to an .h5ad")
-    run.add_argument("--out", default="scmixvae_out", help="output folder")
-    _add_training_options(run, n_types_required=False)
-    run.set_defaults(handler=_command_run)
 
     evaluate = commands.add_parser(
         "evaluate",
