@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import scvi
-from accuracy import QUIET, run_metadata
+from accuracy import QUIET, machine_line, run_metadata
 from lightning.pytorch.callbacks import Callback
 
 import scmixvae
@@ -108,11 +108,7 @@ def render() -> None:
             f"{row['epoch_s'] / scvi_epoch:.2f} | "
             + (f"{row['epoch_s'] / one_arm:.2f} |" if method != "scvi" else "– |")
         )
-    meta = rows.iloc[-1]
-    lines += [
-        "",
-        f"Machine: {meta['machine']}; {meta['versions']}; torch threads: {meta['threads']}.",
-    ]
+    lines += ["", machine_line(rows)]
     (HERE / "throughput.md").write_text("\n".join(lines) + "\n")
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from accuracy import QUIET, run_metadata
+from accuracy import QUIET, machine_line, run_metadata
 from scipy.optimize import linear_sum_assignment
 from scipy.stats import spearmanr
 
@@ -251,11 +251,7 @@ def render() -> None:
             for state_range in STATE_RANGES:
                 back = [cell(group[f"{prefix}.{state_range}.{c}"]) for c in TRAVERSAL_COLUMNS]
                 lines.append("| " + " | ".join([*front, state_range, *back]) + " |")
-    meta = rows.iloc[-1]
-    lines += [
-        "",
-        f"Machine: {meta['machine']}; {meta['versions']}; torch threads: {meta['threads']}.",
-    ]
+    lines += ["", machine_line(rows)]
     (HERE / "traversal.md").write_text("\n".join(lines) + "\n")
 
 

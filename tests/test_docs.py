@@ -5,6 +5,7 @@ from pathlib import Path
 
 import matplotlib
 import pytest
+import scvi
 
 matplotlib.use("agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -20,7 +21,11 @@ def _python_blocks(path: Path) -> list[str]:
 
 @pytest.fixture
 def short_training(monkeypatch, tmp_path):
-    """Two epochs instead of the default length, and a scratch working directory."""
+    """Two epochs instead of the default length, a fixed seed and a scratch directory.
+
+    The seed keeps the outcome independent of the random draws earlier tests made.
+    """
+    scvi.settings.seed = 0
     monkeypatch.setattr("scmixvae.model._cplmixvae.default_max_epochs", lambda n_obs: 2)
     monkeypatch.chdir(tmp_path)
     yield

@@ -182,7 +182,7 @@ class CplMixVAE(
             raise ValueError(f"n_arms must be an integer >= 1, got {n_arms!r}.")
         if not isinstance(n_states, int | np.integer) or n_states < 1:
             raise ValueError(f"n_states must be an integer >= 1, got {n_states!r}.")
-        data, layer = data_source(self.adata, self.adata_manager.registry["setup_args"])
+        data, layer = data_source(self.adata, self.registry_["setup_args"])
         validate_values(data, layer, likelihood)
 
         n_batch = self.summary_stats.n_batch
@@ -315,16 +315,12 @@ class CplMixVAE(
         adata_manager.register_fields(mdata, **kwargs)
         cls.register_manager(adata_manager)
 
-    def _data_source(self, adata: AnnData | MuData) -> tuple[AnnData, str | None]:
-        """Return the AnnData holding the model's genes (a MuData's RNA modality), its layer."""
-        return data_source(adata, self.registry_["setup_args"])
-
     def _validate_anndata(
         self, adata: AnnData | MuData | None = None, copy_if_view: bool = True
     ) -> AnnData | MuData:
         """scvi-tools' validation, plus the gene and value checks of new data."""
         if adata is not None and adata is not self.adata:
-            data, layer = self._data_source(adata)
+            data, layer = data_source(adata, self.registry_["setup_args"])
             check_genes(data.var_names, self.training_genes_)
             validate_setup(data, layer, None)
             validate_values(data, layer, self.module.likelihood)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 
@@ -30,6 +31,11 @@ class InterpretationMixin:
     def _check_arm(self, arm: int) -> None:
         if not 0 <= arm < self.module.n_arms:
             raise ValueError(f"arm must be in [0, {self.module.n_arms}), got {arm}.")
+
+    def _types_and_states(self, arm: int) -> tuple[pd.Series, np.ndarray]:
+        """Consensus type and state (of ``arm``) of every training cell, in one inference pass."""
+        post = self._posteriors(None, None, None)
+        return pd.Series(self._labels(post.consensus_code)), post.state[:, arm]
 
     @torch.inference_mode()
     def get_state_prior(self, category: str, arm: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -22,7 +22,9 @@ def read_saved_attributes(dir_path: str, prefix: str | None = None) -> dict:
     path = os.path.join(dir_path, f"{prefix or ''}model.pt")
     if not os.path.exists(path):
         raise ValueError(f"No saved model at {path!r}; pass the folder given to model.save().")
-    return torch.load(path, map_location="cpu", weights_only=False).get("attr_dict", {})
+    # Memory-mapped, so the weights are not read twice (scvi-tools' load reads them next).
+    saved = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    return saved.get("attr_dict", {})
 
 
 def data_source(adata: AnnData | MuData, setup_args: dict) -> tuple[AnnData, str | None]:

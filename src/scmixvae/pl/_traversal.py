@@ -92,32 +92,24 @@ def traversal(
         raise ValueError(f"values must be 'normalized_expression' or 'expression', got {values!r}.")
     if ncols < 1:
         raise ValueError(f"ncols must be >= 1, got {ncols}.")
-    if genes is None:
-        table = traversal_table(
-            model,
-            types,
-            dimensions=dimension,
-            n_steps=n_steps,
-            quantile_range=quantile_range,
-            state_range=state_range,
-            arm=arm,
-        )
+    options = {
+        "dimensions": dimension,
+        "n_steps": n_steps,
+        "quantile_range": quantile_range,
+        "state_range": state_range,
+        "arm": arm,
+    }
+    if genes is None:  # one traversal of every gene, to pick and then draw the top ones
+        table = traversal_table(model, types, **options)
         scores = state_gene_scores(table)
         top = scores.groupby("type", observed=True).head(_DEFAULT_GENES_PER_TYPE)["gene"]
         groups = {"state genes": list(dict.fromkeys(top))}
+        table = table[table["gene"].isin(groups["state genes"])]
     else:
         groups = resolve_gene_groups(model.training_genes_, genes)
+        shown = list(dict.fromkeys(gene for members in groups.values() for gene in members))
+        table = traversal_table(model, types, genes=shown, **options)
     columns = [(group, gene) for group, members in groups.items() for gene in members]
-    table = traversal_table(
-        model,
-        types,
-        dimensions=dimension,
-        genes=list(dict.fromkeys(gene for _, gene in columns)),
-        n_steps=n_steps,
-        quantile_range=quantile_range,
-        state_range=state_range,
-        arm=arm,
-    )
     type_names = list(table["type"].cat.categories)
     if ax is not None and len(type_names) > 1:
         raise ValueError(

@@ -117,7 +117,7 @@ def marker_genes(
 
     Returns
     -------
-    ``{type: [genes]}``.
+    ``{type: [genes]}``, the types in decreasing order of size.
 
     Examples
     --------

@@ -103,7 +103,9 @@ def traversal(
         raise ValueError(f"quantile_range must satisfy 0 < low < high < 1, got {quantile_range}.")
     model._check_if_trained(warn=False)
     model._check_arm(arm)
-    cell_types = model.get_cell_types() if types is None or state_range == "cells" else None
+    cell_types = cell_states = None
+    if types is None or state_range == "cells":
+        cell_types, cell_states = model._types_and_states(arm)
     if types is None:
         types = list(cell_types.cat.categories)  # the types assigned to training cells
     types = [str(t) for t in _as_list(types, "types")]
@@ -124,12 +126,9 @@ def traversal(
             raise ValueError(f"Genes not in the model's var_names: {missing[:10]}.")
 
     quantiles = np.linspace(low, high, n_steps)
-    cell_states = None
-    if state_range == "cells":
-        cell_states = model.get_state_representation(arm=arm)
     blocks = []
     for name in types:
-        if cell_states is None:
+        if state_range == "prior":
             center, spread = model.get_state_prior(name, arm=arm)
             own_states = None
         else:
