@@ -35,7 +35,7 @@ def small_anndata(draw):
         values[rng.integers(n_obs)] = 0.0  # a cell with no counts
     if draw(st.booleans()):
         values[:, rng.integers(n_vars)] = 0.0  # a gene never seen
-    dtype = np.int64 if kind == "int_counts" else np.float32
+    dtype = np.int64 if kind == "int_counts" else draw(st.sampled_from([np.float32, np.float64]))
     matrix = values.astype(dtype)
     if draw(st.booleans()):
         matrix = sparse.csr_matrix(matrix)

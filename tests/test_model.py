@@ -2,6 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import scvi
+import torch
+from anndata import AnnData
 from conftest import QUIET
 
 import scmixvae
@@ -193,3 +195,30 @@ def test_training_after_inference_runs_in_training_mode(trained):
     assert not trained.module.training
     trained.train(max_epochs=1, batch_size=64, callbacks=[RecordMode()], **QUIET)
     assert modes and all(modes)
+
+
+def test_images_train_with_affine_augmentation_and_reload(tmp_path):
+    rng = np.random.default_rng(0)
+    images = np.zeros((120, 8, 8), dtype=np.float32)
+    images[:60, 2:6, 3:5] = 1.0  # vertical bars
+    images[60:, 3:5, 2:6] = 1.0  # horizontal bars
+    adata = AnnData(np.clip(images + rng.uniform(0, 0.1, images.shape), 0, 1).reshape(120, 64))
+    CplMixVAE.setup_anndata(adata)
+    scvi.settings.seed = 0
+    model = CplMixVAE(
+        adata,
+        n_categories=2,
+        likelihood="bernoulli",
+        augmentation="affine",
+        augmentation_kwargs={"image_shape": (8, 8), "rotation": 10.0},
+        n_hidden=16,
+    )
+    model.train(max_epochs=2, batch_size=32, **QUIET)
+    model.module.train()
+    x_arm = model.module.inference(torch.from_numpy(adata.X[:4]))["x_arm"]
+    assert not torch.allclose(x_arm[0], x_arm[1])  # each arm its own transform
+    model.save(tmp_path / "model")
+    loaded = CplMixVAE.load(tmp_path / "model", adata=adata)
+    assert loaded.module.augmenter.image_shape == (1, 8, 8)
+    assert loaded.module.augmenter.rotation == 10.0
+    assert (loaded.get_cell_types() == model.get_cell_types()).all()

@@ -136,6 +136,13 @@ def test_constructor_errors():
         CplMixVAEModule(n_input=4, n_categories=2, state_prior="mixture")
     with pytest.raises(ValueError, match="needs raw counts"):
         CplMixVAEModule(n_input=4, n_categories=2, likelihood="normal", augmentation="thinning")
+    with pytest.raises(ValueError, match="needs 9 features per row, the data have 4"):
+        CplMixVAEModule(
+            n_input=4,
+            n_categories=2,
+            augmentation="affine",
+            augmentation_kwargs={"image_shape": (3, 3)},
+        )
 
 
 def test_hard_samples_are_one_hot_with_relaxed_gradient():

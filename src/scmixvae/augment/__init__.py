@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from ._affine import RandomAffine
 from ._base import Augmenter
 from ._simple import BinomialThinning, InputDropout, NoAugmentation
 
 #: Names accepted by ``CplMixVAE(augmentation=...)``.
-AUGMENTATIONS = {"none": NoAugmentation, "dropout": InputDropout, "thinning": BinomialThinning}
+AUGMENTATIONS = {
+    "none": NoAugmentation,
+    "dropout": InputDropout,
+    "thinning": BinomialThinning,
+    "affine": RandomAffine,
+}
 
 
 def make_augmenter(augmentation: str | Augmenter, **kwargs) -> Augmenter:
@@ -17,7 +23,8 @@ def make_augmenter(augmentation: str | Augmenter, **kwargs) -> Augmenter:
     augmentation
         A key of :data:`AUGMENTATIONS` or an :class:`Augmenter` instance.
     **kwargs
-        Passed to the augmenter's constructor, e.g. ``rate=0.3`` for ``"dropout"``.
+        Passed to the augmenter's constructor, e.g. ``rate=0.3`` for ``"dropout"`` or
+        ``image_shape=(28, 28)`` for ``"affine"``.
 
     Examples
     --------
@@ -41,5 +48,6 @@ __all__ = [
     "BinomialThinning",
     "InputDropout",
     "NoAugmentation",
+    "RandomAffine",
     "make_augmenter",
 ]

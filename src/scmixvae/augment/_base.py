@@ -22,6 +22,13 @@ class Augmenter(nn.Module):
     #: Whether the augmenter needs raw counts (a count likelihood).
     requires_counts: bool = False
 
+    def check_features(self, n_features: int) -> None:
+        """Raise a ``ValueError`` if rows of ``n_features`` values cannot be augmented.
+
+        Called when a model is built, so that a mismatch fails before training; the base
+        class accepts any number of features.
+        """
+
     def forward(self, x: torch.Tensor, n_arms: int) -> torch.Tensor:
         """Return ``n_arms`` augmented copies of ``x``, shape ``(n_arms, *x.shape)``."""
         raise NotImplementedError

@@ -130,8 +130,9 @@ class CplMixVAE(
     augmentation
         How each arm's copy is made in training: ``"none"`` (default: every arm sees the cell,
         the arms differ by their weights and Gumbel noise), ``"dropout"``, ``"thinning"``
-        (counts only), or an :class:`~scmixvae.augment.Augmenter`. The default was chosen by
-        measurement (``benchmarks/coupling.md``).
+        (counts only), ``"affine"`` (images; give ``augmentation_kwargs={"image_shape": (H, W)}``)
+        or an :class:`~scmixvae.augment.Augmenter`. The default was chosen by measurement
+        (``benchmarks/coupling.md``).
     state_prior
         ``"type"`` for a learnable ``p(s | c)`` per type, ``"standard"`` for ``N(0, I)``.
     initialization

@@ -56,7 +56,7 @@ class CplMixVAEModule(BaseModuleClass):
     likelihood
         Observation model, see :func:`~scmixvae.module.observation_distribution`.
     augmentation
-        Name of an augmenter (``"none"``, ``"dropout"``, ``"thinning"``) or an
+        Name of an augmenter (``"none"``, ``"dropout"``, ``"thinning"``, ``"affine"``) or an
         :class:`~scmixvae.augment.Augmenter`.
     augmentation_kwargs
         Passed to the augmenter's constructor.
@@ -156,6 +156,7 @@ class CplMixVAEModule(BaseModuleClass):
         self.initialization = initialization
         self.hard_samples = hard_samples
         self.augmenter = make_augmenter(augmentation, **(augmentation_kwargs or {}))
+        self.augmenter.check_features(n_input)
         if self.augmenter.requires_counts and likelihood not in COUNT_LIKELIHOODS:
             raise ValueError(
                 f"augmentation={augmentation!r} needs raw counts, but likelihood={likelihood!r} "
@@ -280,6 +281,7 @@ class CplMixVAEModule(BaseModuleClass):
         With ``use_teacher`` (training only) ``c`` is the one-hot label of the
         :class:`ClusterTeacher`, returned as ``teacher_labels`` for the loss.
         """
+        x = x.float()  # float64 matrices reach here unconverted; the weights are float32
         x_arm = self.augmenter(x, self.n_arms) if self.training else x.expand(self.n_arms, *x.shape)
         library = self.library_size(x_arm)
         encoder_input = self.encoder_input(x_arm, library)
