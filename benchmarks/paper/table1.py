@@ -77,8 +77,9 @@ def state_factor_correlation(states: np.ndarray, obs: pd.DataFrame, types: np.nd
 def traversal_image(model, adata, label_key: str, path: Path, n_steps: int = 8) -> None:
     """Decode each state dimension from its 5 % to 95 % quantile, for each type (paper Fig. 2).
 
-    One panel per inferred type (titled with the reference label most of its cells carry):
-    rows are state dimensions, columns the steps; the other dimensions stay at their median.
+    One panel per inferred type (titled with the reference label most of its cells carry),
+    five panels to a band: rows are state dimensions, columns the steps; the other dimensions
+    stay at their median.
     """
     import matplotlib
 
@@ -90,22 +91,29 @@ def traversal_image(model, adata, label_key: str, path: Path, n_steps: int = 8) 
     states = model.get_state_representation()
     labels = sorted(np.unique(types), key=lambda t: -(types == t).sum())
     n_dims = states.shape[1]
+    per_row = min(len(labels), 5)  # panels side by side; more types wrap to a new band
+    n_bands = -(-len(labels) // per_row)
     fig, axes = plt.subplots(
-        n_dims, len(labels) * (n_steps + 1), figsize=(len(labels) * 4.6, n_dims * 0.62)
+        n_bands * (n_dims + 1),
+        per_row * (n_steps + 1),
+        figsize=(per_row * 4.6, n_bands * (n_dims + 1) * 0.62),
+        squeeze=False,
     )
+    for ax in axes.ravel():
+        ax.set_axis_off()
     for panel, label in enumerate(labels):
+        top, left = (panel // per_row) * (n_dims + 1), (panel % per_row) * (n_steps + 1)
         cells = states[types == label]
         majority = adata.obs[label_key][types == label].value_counts().index[0]
         for dim in range(n_dims):
             grid = np.tile(np.median(cells, axis=0), (n_steps, 1))
             grid[:, dim] = np.quantile(cells[:, dim], np.linspace(0.05, 0.95, n_steps))
             decoded = model.get_decoded_expression(label, grid)
-            for step in range(n_steps + 1):
-                ax = axes[dim, panel * (n_steps + 1) + step]
-                ax.set_axis_off()
-                if step < n_steps:  # the last column is a gap between panels
-                    ax.imshow(decoded[step].reshape(shape), cmap="gray_r", vmin=0, vmax=1)
-        axes[0, panel * (n_steps + 1)].set_title(
+            for step in range(n_steps):
+                axes[top + dim, left + step].imshow(
+                    decoded[step].reshape(shape), cmap="gray_r", vmin=0, vmax=1
+                )
+        axes[top, left].set_title(
             f"type {label} ({majority}, {int((types == label).sum())} images)",
             fontsize=9,
             loc="left",
