@@ -45,3 +45,24 @@ def test_bernoulli_accepts_fractions():
 def test_unknown_likelihood():
     with pytest.raises(ValueError, match="Unknown likelihood"):
         observation_distribution("poisson", torch.zeros(1, 1), torch.ones(1, 1))
+
+
+def test_log_mean_nb_matches_scvi_in_value_and_gradient():
+    from scvi.distributions import NegativeBinomial
+
+    from scmixvae.module import LogMeanNegativeBinomial
+
+    torch.manual_seed(0)
+    decoded = torch.randn(2, 5, 7, dtype=torch.float64, requires_grad=True)
+    log_disp = torch.randn(2, 1, 7, dtype=torch.float64, requires_grad=True)
+    library = torch.tensor([[[40.0], [0.0], [3.0], [900.0], [1.0]]], dtype=torch.float64)
+    x = torch.poisson(library * torch.full((2, 5, 7), 1 / 7, dtype=torch.float64))
+    ours = LogMeanNegativeBinomial.from_decoder(decoded, library, log_disp)
+    theirs = NegativeBinomial(mu=library * decoded.softmax(-1), theta=log_disp.exp())
+    assert ours.log_prob(x).shape == (2, 5, 7)
+    assert torch.allclose(ours.log_prob(x), theirs.log_prob(x), atol=1e-6)
+    assert torch.isfinite(ours.log_prob(x)).all()  # the cell with no counts included
+    assert torch.allclose(ours.mu, theirs.mu)
+    grads = [torch.autograd.grad(d.log_prob(x).sum(), (decoded, log_disp)) for d in (ours, theirs)]
+    for got, expected in zip(*grads, strict=True):
+        assert torch.allclose(got, expected, atol=1e-5)

@@ -5,6 +5,7 @@ from ._cluster_teacher import ClusterTeacher
 from ._cplmixvae_module import COUPLING_INPUTS, INITIALIZATIONS, STATE_PRIORS, CplMixVAEModule
 from ._finite_guard import NonFiniteLossError, check_finite_loss
 from ._likelihoods import COUNT_LIKELIHOODS, LIKELIHOODS, observation_distribution
+from ._negative_binomial import LogMeanNegativeBinomial
 from ._objective import (
     categorical_entropy,
     gaussian_kl,
@@ -23,6 +24,7 @@ __all__ = [
     "ArmMLP",
     "ClusterTeacher",
     "CplMixVAEModule",
+    "LogMeanNegativeBinomial",
     "NonFiniteLossError",
     "categorical_entropy",
     "check_finite_loss",

@@ -6,8 +6,10 @@ SPEC section 1, "Decoder". The names are the values of ``CplMixVAE(likelihood=..
 from __future__ import annotations
 
 import torch
-from scvi.distributions import NegativeBinomial, ZeroInflatedNegativeBinomial
+from scvi.distributions import ZeroInflatedNegativeBinomial
 from torch.distributions import Bernoulli, Distribution, Normal
+
+from ._negative_binomial import LogMeanNegativeBinomial
 
 #: Likelihoods on raw, non-negative integer counts, with the cell's library size.
 COUNT_LIKELIHOODS = ("nb", "zinb")
@@ -54,14 +56,15 @@ def observation_distribution(
     torch.Size([2, 3])
 
     """
-    if likelihood in COUNT_LIKELIHOODS:
-        mean = library * torch.softmax(decoded, dim=-1)
-        dispersion = log_dispersion.exp()
-        if likelihood == "zinb":
-            return ZeroInflatedNegativeBinomial(
-                mu=mean, theta=dispersion, zi_logits=dropout_logits, validate_args=False
-            )
-        return NegativeBinomial(mu=mean, theta=dispersion, validate_args=False)
+    if likelihood == "nb":
+        return LogMeanNegativeBinomial.from_decoder(decoded, library, log_dispersion)
+    if likelihood == "zinb":
+        return ZeroInflatedNegativeBinomial(
+            mu=library * torch.softmax(decoded, dim=-1),
+            theta=log_dispersion.exp(),
+            zi_logits=dropout_logits,
+            validate_args=False,
+        )
     if likelihood == "normal":
         return Normal(decoded, torch.ones_like(decoded), validate_args=False)
     if likelihood == "bernoulli":

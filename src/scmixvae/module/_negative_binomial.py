@@ -1,0 +1,68 @@
+"""A negative binomial whose log-likelihood costs fewer full-size tensor operations.
+
+The training step's largest cost is the count likelihood over ``arms x cells x genes``
+(``benchmarks/throughput.md``). scvi-tools' :class:`~scvi.distributions.NegativeBinomial`
+broadcasts the gene-wise inverse dispersion ``θ`` to that full shape, so ``lgamma(θ)`` and
+``log θ`` (and their gradients) are computed once per cell instead of once per gene. Here the
+terms that depend on ``θ`` alone stay at ``θ``'s own shape, and the mean enters in log space
+(``log μ = log library + log_softmax``), which also saves a ``log``.
+"""
+
+from __future__ import annotations
+
+import torch
+from scvi.distributions import NegativeBinomial
+
+# Smallest library size used in log space: a cell with no counts gets mean ~0, as in
+# scvi-tools, instead of log(0) = -inf (which would make 0 * log(mu) NaN).
+_MIN_LIBRARY = 1e-8
+
+
+class LogMeanNegativeBinomial(NegativeBinomial):
+    """scvi-tools' negative binomial, parameterised by ``log μ``, with a factorised log-pmf.
+
+    ``log p(x) = θ log θ − lgamma(θ) + x log μ − (θ + x) log(θ + μ) + lgamma(x + θ)
+    − lgamma(x + 1)``, the same value as scvi-tools' ``log_nb_positive`` (without its
+    ``1e-8`` offsets). Everything else (``mu``, ``theta``, ``sample``) is inherited.
+
+    Parameters
+    ----------
+    log_mean
+        ``log μ``, e.g. ``(A, B, D)``.
+    theta
+        Inverse dispersion, broadcastable to ``log_mean`` (e.g. ``(A, 1, D)``).
+
+    Examples
+    --------
+    >>> nb = LogMeanNegativeBinomial(torch.zeros(2, 3), torch.ones(1, 3))
+    >>> nb.log_prob(torch.ones(2, 3)).shape
+    torch.Size([2, 3])
+
+    """
+
+    def __init__(self, log_mean: torch.Tensor, theta: torch.Tensor):
+        super().__init__(mu=log_mean.exp(), theta=theta, validate_args=False)
+        self.log_mean = log_mean
+        self.gene_theta = theta  # un-broadcast, unlike ``self.theta``
+
+    @classmethod
+    def from_decoder(
+        cls, decoded: torch.Tensor, library: torch.Tensor, log_dispersion: torch.Tensor
+    ) -> LogMeanNegativeBinomial:
+        """``μ = library · softmax(decoded)``, ``θ = exp(log_dispersion)``."""
+        log_mean = torch.log(library.clamp_min(_MIN_LIBRARY)) + torch.log_softmax(decoded, -1)
+        return cls(log_mean, log_dispersion.exp())
+
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        """Log-pmf of ``value`` (counts), elementwise, shaped like ``log_mean``."""
+        theta = self.gene_theta
+        log_theta = torch.log(theta)
+        theta_only = theta * log_theta - torch.lgamma(theta)  # at theta's shape
+        log_theta_plus_mean = torch.logaddexp(log_theta, self.log_mean)
+        return (
+            theta_only
+            + value * self.log_mean
+            - (theta + value) * log_theta_plus_mean
+            + torch.lgamma(value + theta)
+            - torch.lgamma(value + 1)
+        )
