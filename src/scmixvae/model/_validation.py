@@ -19,12 +19,17 @@ _BLOCK_ROWS = 10_000
 
 
 def _value_blocks(matrix) -> Iterator[np.ndarray]:
-    """Yield the values of ``matrix`` block by block (sparse: only stored values)."""
+    """Yield the values of ``matrix`` block by block (sparse: only stored values).
+
+    Works on in-memory matrices and on backed ones (``read_h5ad(..., backed="r")``), which
+    are read one block of rows at a time.
+    """
     if sparse.issparse(matrix):
         yield np.asarray(matrix.data)
         return
     for start in range(0, matrix.shape[0], _BLOCK_ROWS):
-        yield np.asarray(matrix[start : start + _BLOCK_ROWS])
+        block = matrix[start : start + _BLOCK_ROWS]
+        yield np.asarray(block.data) if sparse.issparse(block) else np.asarray(block)
 
 
 def _where(layer: str | None) -> str:
