@@ -104,8 +104,35 @@ class CplMixVAETrainingPlan(TrainingPlan):
                 f"Training stopped at epoch {self.current_epoch}, step {self.global_step}. {error}"
             ) from None
 
+    def compute_and_log_metrics(self, loss_output, metrics, mode):
+        """scvi-tools' metrics, with the extra metrics (coupling, entropy) logged by us.
+
+        scvi-tools logs them inside ``torch.inference_mode``; under DDP Lightning then
+        averages them across processes in place at the epoch's end, which inference tensors
+        forbid. Logged here, outside inference mode, they sync like the training loss.
+        """
+        extra = loss_output.extra_metrics
+        loss_output.extra_metrics = {}
+        try:
+            super().compute_and_log_metrics(loss_output, metrics, mode)
+        finally:
+            loss_output.extra_metrics = extra
+        for key, value in extra.items():
+            self.log(
+                f"{key}_{mode}",
+                value.detach(),
+                on_step=self.on_step,
+                on_epoch=self.on_epoch,
+                batch_size=loss_output.n_obs_minibatch,
+                sync_dist=self.use_sync_dist,
+            )
+
     def on_train_epoch_start(self):
         """Log the temperature of the epoch beside the losses."""
         self.log(
-            "temperature", self.temperature_at(self.current_epoch), on_step=False, on_epoch=True
+            "temperature",
+            self.temperature_at(self.current_epoch),
+            on_step=False,
+            on_epoch=True,
+            sync_dist=self.use_sync_dist,
         )
