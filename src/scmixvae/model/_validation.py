@@ -16,6 +16,7 @@ from scipy import sparse
 from ..module import COUNT_LIKELIHOODS
 
 _BLOCK_ROWS = 10_000
+_BLOCK_VALUES = 20_000_000
 
 
 def _value_blocks(matrix) -> Iterator[np.ndarray]:
@@ -25,7 +26,10 @@ def _value_blocks(matrix) -> Iterator[np.ndarray]:
     are read one block of rows at a time.
     """
     if sparse.issparse(matrix):
-        yield np.asarray(matrix.data)
+        values = np.asarray(matrix.data)
+        # In slices: the checks' temporaries stay small next to a matrix of 10^9 values.
+        for start in range(0, values.size, _BLOCK_VALUES):
+            yield values[start : start + _BLOCK_VALUES]
         return
     for start in range(0, matrix.shape[0], _BLOCK_ROWS):
         block = matrix[start : start + _BLOCK_ROWS]
