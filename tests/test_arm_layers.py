@@ -1,7 +1,7 @@
 import torch
 from torch import nn
 
-from scmixvae.module import ArmBatchNorm, ArmLinear, ArmMLP
+from scmixvae.module import ArmBatchNorm, ArmLinear, ArmMLP, once_if_shared
 
 
 def test_arm_linear_equals_independent_linears():
@@ -47,3 +47,19 @@ def test_arm_mlp_shape_and_independence():
     x2 = x.clone()
     x2[1] += 10.0  # changing arm 1's input leaves arm 0 unchanged
     assert torch.allclose(mlp(x2)[0], out[0])
+
+
+def test_once_if_shared_computes_one_slice_of_expanded_arms():
+    calls = []
+
+    def log1p(x):
+        calls.append(x.shape)
+        return torch.log1p(x)
+
+    x = torch.rand(5, 3)
+    shared = once_if_shared(log1p, x.expand(4, 5, 3))
+    assert calls == [(1, 5, 3)] and shared.shape == (4, 5, 3)
+    assert torch.equal(shared[3], torch.log1p(x))
+    distinct = torch.rand(4, 5, 3)  # augmented arms: computed as a whole
+    assert torch.equal(once_if_shared(log1p, distinct), torch.log1p(distinct))
+    assert calls[-1] == (4, 5, 3)

@@ -1,6 +1,6 @@
 """Pure-torch building blocks of cpl-mixVAE: the module, its layers and its loss terms."""
 
-from ._arm_layers import ArmBatchNorm, ArmLinear, ArmMLP
+from ._arm_layers import ArmBatchNorm, ArmLinear, ArmMLP, once_if_shared
 from ._cluster_teacher import ClusterTeacher
 from ._cplmixvae_module import COUPLING_INPUTS, INITIALIZATIONS, STATE_PRIORS, CplMixVAEModule
 from ._finite_guard import NonFiniteLossError, check_finite_loss
@@ -31,5 +31,6 @@ __all__ = [
     "gaussian_kl",
     "log_gumbel_softmax_sample",
     "observation_distribution",
+    "once_if_shared",
     "perturbed_aitchison_distance",
 ]

@@ -13,6 +13,26 @@ import torch
 from torch import nn
 
 
+def once_if_shared(function, x_arm: torch.Tensor) -> torch.Tensor:
+    """``function(x_arm)``, computed on one arm's slice when every arm holds the same data.
+
+    Without augmentation every arm's input is an expanded view of the same minibatch (stride 0
+    along the arm axis); an elementwise or per-cell ``function`` then needs computing once,
+    and its result is expanded back to ``A`` arms without a copy.
+
+    Examples
+    --------
+    >>> x = torch.ones(4, 3).expand(2, 4, 3)
+    >>> once_if_shared(torch.log1p, x).shape
+    torch.Size([2, 4, 3])
+
+    """
+    if x_arm.dim() >= 2 and x_arm.shape[0] > 1 and x_arm.stride(0) == 0:
+        once = function(x_arm[:1])
+        return once.expand(x_arm.shape[0], *once.shape[1:])
+    return function(x_arm)
+
+
 class ArmLinear(nn.Module):
     """``A`` independent affine maps ``(A, B, n_in) -> (A, B, n_out)``.
 

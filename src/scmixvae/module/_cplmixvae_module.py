@@ -16,7 +16,7 @@ from scvi.module.base import BaseModuleClass, LossOutput, auto_move_data
 from torch import nn
 
 from ..augment import Augmenter, make_augmenter
-from ._arm_layers import ArmBatchNorm, ArmLinear, ArmMLP
+from ._arm_layers import ArmBatchNorm, ArmLinear, ArmMLP, once_if_shared
 from ._cluster_teacher import ClusterTeacher
 from ._finite_guard import check_finite_loss
 from ._likelihoods import COUNT_LIKELIHOODS, LIKELIHOODS, observation_distribution
@@ -283,8 +283,8 @@ class CplMixVAEModule(BaseModuleClass):
         """
         x = x.float()  # float64 matrices reach here unconverted; the weights are float32
         x_arm = self.augmenter(x, self.n_arms) if self.training else x.expand(self.n_arms, *x.shape)
-        library = self.library_size(x_arm)
-        encoder_input = self.encoder_input(x_arm, library)
+        library = once_if_shared(self.library_size, x_arm)
+        encoder_input = once_if_shared(lambda x: self.encoder_input(x, self.library_size(x)), x_arm)
         z, log_q = self._encode_normalised(encoder_input)
         outputs = {}
         if self.training and use_teacher:

@@ -5,13 +5,16 @@ The training step's largest cost is the count likelihood over ``arms x cells x g
 broadcasts the gene-wise inverse dispersion ``θ`` to that full shape, so ``lgamma(θ)`` and
 ``log θ`` (and their gradients) are computed once per cell instead of once per gene. Here the
 terms that depend on ``θ`` alone stay at ``θ``'s own shape, and the mean enters in log space
-(``log μ = log library + log_softmax``), which also saves a ``log``.
+(``log μ = log library + log_softmax``), which also saves a ``log``; ``lgamma(x + 1)`` is
+computed once when every arm sees the same counts.
 """
 
 from __future__ import annotations
 
 import torch
 from scvi.distributions import NegativeBinomial
+
+from ._arm_layers import once_if_shared
 
 # Smallest library size used in log space: a cell with no counts gets mean ~0, as in
 # scvi-tools, instead of log(0) = -inf (which would make 0 * log(mu) NaN).
@@ -64,5 +67,5 @@ class LogMeanNegativeBinomial(NegativeBinomial):
             + value * self.log_mean
             - (theta + value) * log_theta_plus_mean
             + torch.lgamma(value + theta)
-            - torch.lgamma(value + 1)
+            - once_if_shared(lambda counts: torch.lgamma(counts + 1), value)
         )
