@@ -281,7 +281,7 @@ class CplMixVAEModule(BaseModuleClass):
         With ``use_teacher`` (training only) ``c`` is the one-hot label of the
         :class:`ClusterTeacher`, returned as ``teacher_labels`` for the loss.
         """
-        x = x.float()  # float64 matrices reach here unconverted; the weights are float32
+        x = x.float()  # a float64 tensor passed in directly; the weights are float32
         x_arm = self.augmenter(x, self.n_arms) if self.training else x.expand(self.n_arms, *x.shape)
         library = once_if_shared(self.library_size, x_arm)
         encoder_input = once_if_shared(lambda x: self.encoder_input(x, self.library_size(x)), x_arm)
