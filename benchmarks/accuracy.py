@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import platform
+import subprocess
 import time
 import warnings
 from pathlib import Path
@@ -149,9 +150,27 @@ METHODS = {
 }
 
 
+def git_commit() -> str | None:
+    """The checkout's commit (with ``+`` if it has uncommitted changes), or None outside git."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            cwd=HERE,
+        ).stdout.strip()
+    except OSError:
+        return None
+    return (commit + ("+" if dirty else "")) or None
+
+
 def run_metadata() -> dict:
-    """Threads, machine and versions, recorded with every benchmark row."""
+    """Threads, machine, versions and commit, recorded with every benchmark row."""
     return {
+        "commit": git_commit(),
         "threads": torch.get_num_threads(),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
         "versions": (

@@ -108,8 +108,29 @@ def render() -> None:
             f"{row['epoch_s'] / scvi_epoch:.2f} | "
             + (f"{row['epoch_s'] / one_arm:.2f} |" if method != "scvi" else "– |")
         )
-    lines += ["", machine_line(rows)]
+    lines += ["", machine_line(rows), "", *history_table()]
     (HERE / "throughput.md").write_text("\n".join(lines) + "\n")
+
+
+def history_table() -> list[str]:
+    """Epoch seconds of every measurement, one column per commit (oldest first)."""
+    rows = pd.read_json(RESULTS, lines=True)
+    # The first measurements predate the commit field; they ran at 1db68f4.
+    rows["commit"] = rows.get("commit", pd.Series(index=rows.index)).fillna("1db68f4")
+    table = rows.drop_duplicates(["method", "commit"], keep="last").pivot(
+        index="method", columns="commit", values="epoch_s"
+    )
+    table = table.loc[[m for m in METHODS if m in table.index], rows["commit"].unique()]
+    lines = [
+        "## Epoch seconds by commit",
+        "",
+        "| model | " + " | ".join(f"`{c}`" for c in table.columns) + " |",
+        "|---|" + "---|" * len(table.columns),
+    ]
+    for method, values in table.iterrows():
+        cells = ["" if np.isnan(v) else f"{v:.2f}" for v in values]
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return lines
 
 
 if __name__ == "__main__":
