@@ -180,6 +180,14 @@ def run_metadata() -> dict:
     }
 
 
+def append_row(path: Path, row: dict) -> None:
+    """Append ``row`` as one JSON line to ``path`` (created with its folder) and print it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        handle.write(json.dumps(row) + "\n")
+    print(json.dumps(row), flush=True)
+
+
 def run_one(
     dataset: str, method: str, seed: int, methods: dict = METHODS, results: Path = RESULTS
 ) -> dict:
@@ -207,10 +215,7 @@ def run_one(
         **extra,
         **run_metadata(),
     }
-    results.parent.mkdir(parents=True, exist_ok=True)
-    with results.open("a") as handle:
-        handle.write(json.dumps(row) + "\n")
-    print(json.dumps(row), flush=True)
+    append_row(results, row)
     return row
 
 

@@ -13,7 +13,6 @@ often and the 2-process run takes half as many (twice as large) steps.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -23,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 import scvi
 import torch
-from accuracy import QUIET, machine_line, run_metadata
+from accuracy import QUIET, append_row, machine_line, run_metadata
 
 import scmixvae
 
@@ -56,9 +55,7 @@ def train_one(devices: int, threads: int, seed: int) -> None:
         "train_s": round(seconds, 1),
         **run_metadata(),
     }
-    with RESULTS.open("a") as handle:
-        handle.write(json.dumps(row) + "\n")
-    print(json.dumps(row), flush=True)
+    append_row(RESULTS, row)
 
 
 def render() -> None:

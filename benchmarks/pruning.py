@@ -14,13 +14,12 @@ true K. Runs append to ``benchmarks/results/pruning.jsonl``; ``--render`` writes
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import pandas as pd
 import scvi
 import torch
-from accuracy import HERE, QUIET, load, machine_line, run_metadata
+from accuracy import HERE, QUIET, append_row, load, machine_line, run_metadata
 
 import scmixvae
 
@@ -54,10 +53,7 @@ def train(adata, k, seed):
 
 
 def append(row: dict) -> None:
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    with RESULTS.open("a") as handle:
-        handle.write(json.dumps(row) + "\n")
-    print(json.dumps(row), flush=True)
+    append_row(RESULTS, row)
 
 
 def true_k_only(dataset: str, seed: int) -> None:

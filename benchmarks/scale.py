@@ -15,7 +15,6 @@ process's high-water mark (``getrusage``), which includes the loaded matrix.
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import sys
 import time
@@ -25,7 +24,7 @@ from pathlib import Path
 import anndata
 import pandas as pd
 import scvi
-from accuracy import QUIET, machine_line, run_metadata
+from accuracy import QUIET, append_row, machine_line, run_metadata
 
 import scmixvae
 
@@ -92,10 +91,7 @@ def run(path: Path, backed: bool) -> dict:
         "types_found": int(adata.obs["cplmix_type"].nunique()),
         **run_metadata(),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    with RESULTS.open("a") as handle:
-        handle.write(json.dumps(row) + "\n")
-    print(json.dumps(row), flush=True)
+    append_row(RESULTS, row)
     return row
 
 

@@ -12,7 +12,6 @@ divided by the mean wall time of the counted epochs.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import time
 import warnings
@@ -21,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import scvi
-from accuracy import QUIET, machine_line, run_metadata
+from accuracy import QUIET, append_row, machine_line, run_metadata
 from lightning.pytorch.callbacks import Callback
 
 import scmixvae
@@ -79,10 +78,7 @@ def run(method: str, epochs: int, seed: int = 0) -> dict:
         "batch_size": BATCH,
         **run_metadata(),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    with RESULTS.open("a") as handle:
-        handle.write(json.dumps(row) + "\n")
-    print(json.dumps(row), flush=True)
+    append_row(RESULTS, row)
     return row
 
 

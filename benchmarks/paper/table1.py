@@ -16,7 +16,6 @@ state against the continuous factors and draws a latent traversal per shape (see
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -29,7 +28,7 @@ HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from accuracy import QUIET, machine_line, run_metadata  # noqa: E402
+from accuracy import QUIET, append_row, machine_line, run_metadata  # noqa: E402
 from images import DSPRITES_FACTORS, dsprites, mnist  # noqa: E402
 
 import scmixvae  # noqa: E402
@@ -184,10 +183,7 @@ def run_one(
         image = HERE / f"traversal_{dataset}_a{n_arms}.png"
         traversal_image(model, adata, settings["label"], image)
         row["traversal_image"] = image.name
-    results.parent.mkdir(parents=True, exist_ok=True)
-    with results.open("a") as handle:
-        handle.write(json.dumps(row) + "\n")
-    print(json.dumps(row), flush=True)
+    append_row(results, row)
     return row
 
 
