@@ -151,13 +151,15 @@ METHODS = {
 
 
 def git_commit() -> str | None:
-    """The checkout's commit (with ``+`` if it has uncommitted changes), or None outside git."""
+    """The checkout's commit, ``+`` if the code (``src/``, benchmark scripts) has uncommitted
+    changes; None outside git. Result files and tables do not count.
+    """
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", "../src", "*.py"],
             capture_output=True,
             text=True,
             cwd=HERE,
