@@ -26,6 +26,7 @@ import torch
 from accuracy import QUIET, append_row, machine_line, run_metadata
 
 import scmixvae
+from scmixvae.model._cplmixvae import default_max_epochs
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results" / "ddp.jsonl"
@@ -45,7 +46,7 @@ def train_one(devices: int, threads: int, seed: int, epoch_factor: int) -> None:
     model = scmixvae.CplMixVAE(adata, n_categories=10)
     start = time.perf_counter()
     extra = {"strategy": "ddp"} if devices > 1 else {}
-    epochs = epoch_factor * scmixvae.model.default_max_epochs(adata.n_obs)
+    epochs = epoch_factor * default_max_epochs(adata.n_obs)
     model.train(max_epochs=epochs, accelerator="cpu", devices=devices, **extra, **QUIET)
     seconds = time.perf_counter() - start
     if int(os.environ.get("LOCAL_RANK", 0)) != 0:
