@@ -30,15 +30,16 @@ from scmixvae.model._cplmixvae import default_max_epochs
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results" / "ddp.jsonl"
-# name: (processes, threads per process, epochs as a multiple of the default)
+# name: (processes, threads per process, epochs as a multiple of the default, batch size)
 SETTINGS = {
-    "1 process, 2 threads": (1, 2, 1),
-    "DDP, 2 processes x 1 thread": (2, 1, 1),
-    "DDP, 2 processes x 1 thread, 2x epochs (as many steps as 1 process)": (2, 1, 2),
+    "1 process, 2 threads": (1, 2, 1, 256),
+    "1 process, 2 threads, batch 512 (DDP's step size)": (1, 2, 1, 512),
+    "DDP, 2 processes x 1 thread": (2, 1, 1, 256),
+    "DDP, 2 processes x 1 thread, 2x epochs (as many steps as 1 process)": (2, 1, 2, 256),
 }
 
 
-def train_one(devices: int, threads: int, seed: int, epoch_factor: int) -> None:
+def train_one(devices: int, threads: int, seed: int, epoch_factor: int, batch_size: int) -> None:
     torch.set_num_threads(threads)
     adata = scmixvae.datasets.simulate(n_cells=3000, n_types=10, n_genes=1000, seed=seed)
     scvi.settings.seed = seed
@@ -47,7 +48,14 @@ def train_one(devices: int, threads: int, seed: int, epoch_factor: int) -> None:
     start = time.perf_counter()
     extra = {"strategy": "ddp"} if devices > 1 else {}
     epochs = epoch_factor * default_max_epochs(adata.n_obs)
-    model.train(max_epochs=epochs, accelerator="cpu", devices=devices, **extra, **QUIET)
+    model.train(
+        max_epochs=epochs,
+        batch_size=batch_size,
+        accelerator="cpu",
+        devices=devices,
+        **extra,
+        **QUIET,
+    )
     seconds = time.perf_counter() - start
     if int(os.environ.get("LOCAL_RANK", 0)) != 0:
         return
@@ -57,6 +65,7 @@ def train_one(devices: int, threads: int, seed: int, epoch_factor: int) -> None:
         "devices": devices,
         "threads_per_process": threads,
         "epoch_factor": epoch_factor,
+        "batch_size": batch_size,
         "seed": seed,
         "epochs": len(model.history["train_loss"]),
         "acc": scmixvae.tl.matched_accuracy(types, reference),
@@ -70,7 +79,8 @@ def train_one(devices: int, threads: int, seed: int, epoch_factor: int) -> None:
 def render() -> None:
     rows = pd.read_json(RESULTS, lines=True)
     rows["epoch_factor"] = rows.get("epoch_factor", pd.Series(index=rows.index)).fillna(1)
-    rows = rows.drop_duplicates(["devices", "epoch_factor", "seed"], keep="last")
+    rows["batch_size"] = rows.get("batch_size", pd.Series(index=rows.index)).fillna(256)
+    rows = rows.drop_duplicates(["devices", "epoch_factor", "batch_size", "seed"], keep="last")
     lines = [
         "# Data-parallel training: DDP on 2 CPU processes against 1 process (issue 7)",
         "",
@@ -82,8 +92,10 @@ def render() -> None:
         "| setting | seeds | epochs | ACC | ARI | training s |",
         "|---|---|---|---|---|---|",
     ]
-    for name, (devices, _, factor) in SETTINGS.items():
-        group = rows[(rows.devices == devices) & (rows.epoch_factor == factor)]
+    for name, (devices, _, factor, batch) in SETTINGS.items():
+        group = rows[
+            (rows.devices == devices) & (rows.epoch_factor == factor) & (rows.batch_size == batch)
+        ]
         if group.empty:
             continue
         lines.append(
@@ -105,18 +117,19 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=1, help="with `one`")
     parser.add_argument("--threads", type=int, default=2, help="with `one`")
     parser.add_argument("--epoch-factor", type=int, default=1, help="with `one`")
+    parser.add_argument("--batch-size", type=int, default=256, help="with `one`")
     parser.add_argument("--render", action="store_true")
     args = parser.parse_args()
     if args.render:
         render()
     elif args.mode == "one":
-        train_one(args.devices, args.threads, args.seed[0], args.epoch_factor)
+        train_one(args.devices, args.threads, args.seed[0], args.epoch_factor, args.batch_size)
     else:
         for seed in args.seed:
-            for devices, threads, factor in SETTINGS.values():
+            for devices, threads, factor, batch in SETTINGS.values():
                 command = [sys.executable, __file__, "one", "--seed", str(seed)]
                 command += ["--devices", str(devices), "--threads", str(threads)]
-                command += ["--epoch-factor", str(factor)]
+                command += ["--epoch-factor", str(factor), "--batch-size", str(batch)]
                 env = os.environ | {"OMP_NUM_THREADS": str(threads)}
                 subprocess.run(command, check=True, env=env)
 
