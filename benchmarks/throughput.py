@@ -94,6 +94,7 @@ def render() -> None:
         f"data `simulate({N_CELLS:,} cells, {N_TYPES} types, {N_GENES:,} genes)`, batch "
         f"{BATCH}, all cells in training, K = {N_TYPES}, defaults otherwise; the first epoch",
         "is a warm-up and is not counted. Command: `python benchmarks/throughput.py --epochs 3`.",
+        "The models ran one after another on an otherwise idle machine.",
         "",
         "| model | epoch (s) | training cells/s | epoch / SCVI epoch | epoch / 1-arm epoch |",
         "|---|---|---|---|---|",
@@ -105,6 +106,11 @@ def render() -> None:
             + (f"{row['epoch_s'] / one_arm:.2f} |" if method != "scvi" else "– |")
         )
     lines += ["", machine_line(rows), "", *history_table()]
+    lines += [
+        "",
+        "`1db68f4`: the first measurement. `6b24c35`: after the negative binomial's log-mean",
+        "form and computing the per-cell encoder input and `lgamma(x + 1)` once for all arms.",
+    ]
     (HERE / "throughput.md").write_text("\n".join(lines) + "\n")
 
 
