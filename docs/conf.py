@@ -46,7 +46,7 @@ autodoc_default_options = {
     "inherited-members": (
         "UnsupervisedTrainingMixin,BaseModelClass,BaseModuleClass,TrainingPlan,LightningModule,"
         "ModelHooks,DataHooks,CheckpointHooks,HyperparametersMixin,Module,Callback,"
-        "FloatingPointError"
+        "FloatingPointError,NegativeBinomial,Distribution"
     ),
 }
 
