@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import torch
 from scvi.distributions import NegativeBinomial
+from torch.distributions import Distribution
 
 from ._arm_layers import once_if_shared
 
@@ -26,7 +27,8 @@ class LogMeanNegativeBinomial(NegativeBinomial):
 
     ``log p(x) = θ log θ − lgamma(θ) + x log μ − (θ + x) log(θ + μ) + lgamma(x + θ)
     − lgamma(x + 1)``, the same value as scvi-tools' ``log_nb_positive`` (without its
-    ``1e-8`` offsets). Everything else (``mu``, ``theta``, ``sample``) is inherited.
+    ``1e-8`` offsets). ``mu`` and ``theta`` are computed when read; ``sample`` and the rest
+    are inherited.
 
     Parameters
     ----------
@@ -44,9 +46,24 @@ class LogMeanNegativeBinomial(NegativeBinomial):
     """
 
     def __init__(self, log_mean: torch.Tensor, theta: torch.Tensor):
-        super().__init__(mu=log_mean.exp(), theta=theta, validate_args=False)
+        # The parent's __init__ would compute exp(log_mean) and broadcast theta on every
+        # training step, though log_prob needs neither; ``mu`` and ``theta`` are made on use.
+        Distribution.__init__(self, validate_args=False)
         self.log_mean = log_mean
-        self.gene_theta = theta  # un-broadcast, unlike ``self.theta``
+        self.gene_theta = theta
+        self.scale = None
+        self._eps = 1e-8
+        self.on_mps = log_mean.device.type == "mps"
+
+    @property
+    def mu(self) -> torch.Tensor:
+        """The mean ``μ``, shaped like ``log_mean``."""
+        return self.log_mean.exp()
+
+    @property
+    def theta(self) -> torch.Tensor:
+        """The inverse dispersion broadcast to ``log_mean``'s shape."""
+        return self.gene_theta.expand_as(self.log_mean)
 
     @classmethod
     def from_decoder(
