@@ -96,3 +96,51 @@ def test_errors():
         augmenter.fit(np.ones((1, 5)), max_epochs=1)
     with pytest.raises(ValueError, match="built for 5 features"):
         augmenter.check_features(7)
+
+
+def test_model_trains_the_augmenter_first_and_never_again(small_adata, tmp_path):
+    import scvi
+    from conftest import QUIET
+
+    from scmixvae import CplMixVAE
+
+    scvi.settings.seed = 0
+    CplMixVAE.setup_anndata(small_adata, layer="counts")
+    model = CplMixVAE(small_adata, n_categories=4, n_hidden=16, augmentation="generative")
+    augmenter = model.module.augmenter
+    assert isinstance(augmenter, GenerativeAugmenter) and not bool(augmenter.frozen)
+    model.train(max_epochs=2, batch_size=64, augmenter_kwargs={"max_epochs": 3}, **QUIET)
+    assert bool(augmenter.frozen) and len(model.augmenter_history_["triplet"]) == 3
+    before = {k: v.clone() for k, v in augmenter.state_dict().items()}
+    model.train(max_epochs=2, batch_size=64, **QUIET)  # more mixture training
+    assert not augmenter.training
+    for name, value in augmenter.state_dict().items():
+        assert torch.equal(value, before[name]), name
+    model.save(tmp_path / "model")
+    loaded = CplMixVAE.load(tmp_path / "model", adata=small_adata)
+    reloaded = loaded.module.augmenter
+    assert bool(reloaded.frozen) and not any(p.requires_grad for p in reloaded.parameters())
+    assert torch.equal(reloaded.mix.weight, augmenter.mix.weight)
+
+
+def test_model_uses_a_pretrained_augmenter_as_given(small_adata):
+    import scvi
+    from conftest import QUIET
+
+    from scmixvae import CplMixVAE
+
+    augmenter = GenerativeAugmenter(n_input=small_adata.n_vars)
+    augmenter.fit(small_adata.layers["counts"], max_epochs=2, batch_size=64)
+    augmenter.freeze()
+    before = {k: v.clone() for k, v in augmenter.state_dict().items()}
+    scvi.settings.seed = 0
+    CplMixVAE.setup_anndata(small_adata, layer="counts")
+    model = CplMixVAE(small_adata, n_categories=4, n_hidden=16, augmentation=augmenter)
+    model.train(max_epochs=2, batch_size=64, **QUIET)
+    assert not hasattr(model, "augmenter_history_")
+    for name, value in model.module.augmenter.state_dict().items():
+        assert torch.equal(value, before[name]), name
+    fewer_genes = small_adata[:, :10].copy()
+    CplMixVAE.setup_anndata(fewer_genes, layer="counts")
+    with pytest.raises(ValueError, match="built for 60 features, the data have 10"):
+        CplMixVAE(fewer_genes, n_categories=4, augmentation=augmenter)

@@ -13,6 +13,7 @@ AUGMENTATIONS = {
     "dropout": InputDropout,
     "thinning": BinomialThinning,
     "affine": RandomAffine,
+    "generative": GenerativeAugmenter,
 }
 
 

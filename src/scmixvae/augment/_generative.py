@@ -126,14 +126,14 @@ class GenerativeAugmenter(Augmenter):
 
     # ---- the two networks ---------------------------------------------------------------
     def expression(self, x: torch.Tensor) -> torch.Tensor:
-        """The space the networks work in: ``log1p(10^4 x / library)`` for counts, else ``x``."""
+        """Map cells to the networks' space: ``log1p(10^4 x / library)`` for counts, else ``x``."""
         if not self.counts:
             return x
         library = x.sum(-1, keepdim=True).clamp_min(1.0)
         return torch.log1p(x * (_SCALE / library))
 
     def generate(self, expression: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        """A copy of each cell (in expression space) for the given noise; keeps the zeros."""
+        """Make a copy of each cell (in expression space) for the given noise; keep its zeros."""
         latent = self.mix(torch.cat([self.body(expression), noise], dim=-1))
         return self.decoder(latent) * (expression > 0)
 
@@ -147,7 +147,7 @@ class GenerativeAugmenter(Augmenter):
 
     # ---- losses -------------------------------------------------------------------------
     def generator_losses(self, expression: torch.Tensor) -> GeneratorLosses:
-        """The four generator terms on one minibatch of expression (module docstring)."""
+        """Compute the four generator terms on one minibatch of expression (module docstring)."""
         n = expression.shape[0]
         copies = self.generate(expression, self.draw_noise(n, expression))
         fake_logit, fake_features = self.discriminate(copies)
@@ -207,6 +207,7 @@ class GenerativeAugmenter(Augmenter):
         Returns
         -------
         Per-epoch means of each generator term and of the discriminator loss.
+
         """
         if bool(self.frozen):
             raise ValueError("This augmenter is frozen; build a new one to train again.")
@@ -258,6 +259,11 @@ class GenerativeAugmenter(Augmenter):
         self.frozen.fill_(True)
         self.requires_grad_(False)
         return super().train(False)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        if bool(self.frozen):  # a saved frozen augmenter comes back frozen
+            self.freeze()
 
     def train(self, mode: bool = True) -> GenerativeAugmenter:
         """Switch modes, except once frozen: a frozen augmenter stays in eval mode (SPEC 7.4)."""

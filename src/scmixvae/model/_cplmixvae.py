@@ -26,7 +26,7 @@ from scvi.data.fields import (
 from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin
 
 from .. import __version__
-from ..augment import Augmenter
+from ..augment import Augmenter, GenerativeAugmenter
 from ..module import CplMixVAEModule
 from ..train import CplMixVAETrainingPlan
 from ._interpretation import InterpretationMixin
@@ -40,6 +40,7 @@ from ._safe_training import (
     restore_interrupt_handler,
 )
 from ._validation import (
+    get_matrix,
     refuse_view,
     training_split_options,
     validate_setup,
@@ -130,9 +131,11 @@ class CplMixVAE(
     augmentation
         How each arm's copy is made in training: ``"none"`` (default: every arm sees the cell,
         the arms differ by their weights and Gumbel noise), ``"dropout"``, ``"thinning"``
-        (counts only), ``"affine"`` (images; give ``augmentation_kwargs={"image_shape": (H, W)}``)
-        or an :class:`~scmixvae.augment.Augmenter`. The default was chosen by measurement
-        (``benchmarks/coupling.md``).
+        (counts only), ``"affine"`` (images; give ``augmentation_kwargs={"image_shape": (H, W)}``),
+        ``"generative"`` (a :class:`~scmixvae.augment.GenerativeAugmenter` trained on the data at
+        the start of :meth:`train`, then frozen) or an :class:`~scmixvae.augment.Augmenter`
+        (e.g. a generative augmenter trained and frozen beforehand). The default was chosen
+        by measurement (``benchmarks/coupling.md``).
     state_prior
         ``"type"`` for a learnable ``p(s | c)`` per type, ``"standard"`` for ``N(0, I)``.
     initialization
@@ -342,6 +345,7 @@ class CplMixVAE(
         plan_kwargs: dict | None = None,
         checkpoint_dir: str | Path | None = None,
         resume: bool = False,
+        augmenter_kwargs: dict | None = None,
         **trainer_kwargs,
     ):
         """Train the model; the signature is scvi-tools' ``train``, plus checkpoints.
@@ -376,6 +380,10 @@ class CplMixVAE(
         resume
             Continue the training recorded in ``checkpoint_dir/last.ckpt`` where it stopped,
             up to ``max_epochs`` (same data and settings).
+        augmenter_kwargs
+            With ``augmentation="generative"``: passed to
+            :meth:`~scmixvae.augment.GenerativeAugmenter.fit` (``max_epochs``, ``batch_size``,
+            ``lr``) when the augmenter is trained, before the first training of the model.
         **trainer_kwargs
             Passed to scvi-tools' ``Trainer`` (and so to Lightning).
 
@@ -409,26 +417,30 @@ class CplMixVAE(
         was_trained = self.is_trained_
         # Inference leaves the module in eval mode, which Lightning would keep.
         self.module.train()
+        self._fit_augmenter(augmenter_kwargs or {})
         if self.module.teacher is not None and not self.is_trained_:
             self._fit_teacher()
             plan_kwargs = {"n_epochs_teacher": round(_TEACHER_FRACTION * max_epochs)} | (
                 plan_kwargs or {}
             )
         try:
-            return super().train(
-                max_epochs=max_epochs,
-                accelerator=accelerator,
-                devices=devices,
-                train_size=train_size,
-                validation_size=validation_size,
-                shuffle_set_split=shuffle_set_split,
-                batch_size=batch_size,
-                early_stopping=early_stopping,
-                datasplitter_kwargs=datasplitter_kwargs,
-                plan_kwargs=plan_kwargs,
-                callbacks=callbacks,
-                **trainer_kwargs,
-            )
+            with warnings.catch_warnings():
+                # A frozen augmenter stays in eval mode on purpose (SPEC section 7.4).
+                warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
+                return super().train(
+                    max_epochs=max_epochs,
+                    accelerator=accelerator,
+                    devices=devices,
+                    train_size=train_size,
+                    validation_size=validation_size,
+                    shuffle_set_split=shuffle_set_split,
+                    batch_size=batch_size,
+                    early_stopping=early_stopping,
+                    datasplitter_kwargs=datasplitter_kwargs,
+                    plan_kwargs=plan_kwargs,
+                    callbacks=callbacks,
+                    **trainer_kwargs,
+                )
         except SystemExit:  # Lightning's answer to Ctrl+C
             if not recorder.interrupted:
                 raise
@@ -443,6 +455,16 @@ class CplMixVAE(
                 stacklevel=2,
             )
             raise KeyboardInterrupt from None
+
+    def _fit_augmenter(self, fit_kwargs: dict) -> None:
+        """Train a generative augmenter that is not trained yet on all cells, then freeze it."""
+        augmenter = self.module.augmenter
+        if not isinstance(augmenter, GenerativeAugmenter) or bool(augmenter.frozen):
+            return
+        data, layer = data_source(self.adata, self.registry_["setup_args"])
+        fit_kwargs = {"seed": scvi.settings.seed, "device": self.module.device} | fit_kwargs
+        self.augmenter_history_ = augmenter.fit(get_matrix(data, layer), **fit_kwargs)
+        augmenter.freeze()
 
     @torch.inference_mode()
     def _fit_teacher(self) -> None:
