@@ -144,3 +144,37 @@ def test_model_uses_a_pretrained_augmenter_as_given(small_adata):
     CplMixVAE.setup_anndata(fewer_genes, layer="counts")
     with pytest.raises(ValueError, match="built for 60 features, the data have 10"):
         CplMixVAE(fewer_genes, n_categories=4, augmentation=augmenter)
+
+
+def _log_normalised(x):
+    x = np.asarray(x, dtype=np.float64)
+    return np.log1p(x / np.maximum(x.sum(1, keepdims=True), 1) * 1e4)
+
+
+def test_copies_keep_the_type():
+    """A classifier of real cells labels the copies nearly as well as held-out real cells."""
+    from sklearn.linear_model import LogisticRegression
+
+    from scmixvae.datasets import simulate
+
+    adata = simulate(n_cells=900, n_types=6, n_genes=200, seed=4)
+    counts = adata.layers["counts"].toarray()
+    labels = adata.obs["type"].to_numpy()
+    train, held_out = np.arange(0, 900, 2), np.arange(1, 900, 2)
+    classifier = LogisticRegression(max_iter=2000).fit(
+        _log_normalised(counts[train]), labels[train]
+    )
+    real_accuracy = classifier.score(_log_normalised(counts[held_out]), labels[held_out])
+    torch.manual_seed(0)
+    augmenter = GenerativeAugmenter(n_input=200)
+    augmenter.fit(counts, max_epochs=60, batch_size=300, seed=0)
+    augmenter.freeze()
+    copies = augmenter(torch.from_numpy(counts[held_out]), n_arms=1)[0].numpy()
+    copy_accuracy = classifier.score(_log_normalised(copies), labels[held_out])
+    assert real_accuracy > 0.9
+    assert copy_accuracy >= 0.9 * real_accuracy
+    # The copies are new cells: measurably away from their input, nearer it than other cells.
+    real, copied = _log_normalised(counts[held_out]), _log_normalised(copies)
+    to_input = np.linalg.norm(copied - real, axis=1)
+    to_other = np.linalg.norm(copied - np.roll(real, 1, axis=0), axis=1)
+    assert to_input.min() > 0 and np.median(to_input) < np.median(to_other)

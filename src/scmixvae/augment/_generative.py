@@ -8,8 +8,9 @@ values themselves for other data). The generator is trained, without labels, on 
 - **feature matching**: the discriminator's hidden features of copies and of real cells should
   have the same minibatch mean (Salimans et al. 2016), which steadies the adversarial game;
 - **reconstruction**: with the noise set to zero the generator reproduces its input;
-- **triplet**: a noisy copy of a cell is closer to that cell than to the copies of other cells,
-  by a margin, so that the noise moves a cell within its neighbourhood and not to another type.
+- **triplet**, anchored at the cell: its noisy copy lies at least a margin farther from it than
+  its noise-free copy (the noise must make a new cell), and nearer to it than another cell's
+  copy (the new cell stays in its neighbourhood, so keeps its type).
 
 The discriminator sees continuous expression, so every term reaches the generator by ordinary
 backpropagation (the research code binarised copies before the discriminator and so trained only
@@ -71,7 +72,8 @@ class GenerativeAugmenter(Augmenter):
     noise_scale
         Standard deviation of the noise when copies are made for the arms.
     triplet_margin
-        Margin of the triplet term, in units of the mean distance between cells.
+        How much farther than the noise-free copy a noisy copy must lie from its cell, in units
+        of the mean distance between cells of the minibatch.
     loss_weights
         Weights of ``adversarial``, ``feature_matching``, ``reconstruction`` and ``triplet``.
 
@@ -118,7 +120,7 @@ class GenerativeAugmenter(Augmenter):
         self.body = _mlp([n_input, wide, wide, 100, 100])
         self.mix = nn.Linear(100 + n_noise, n_latent)
         self.decoder = nn.Sequential(
-            _mlp([n_latent, 100, 100, wide, wide]), nn.Linear(wide, n_input), nn.ReLU()
+            _mlp([n_latent, 100, 100, wide, wide]), nn.Linear(wide, n_input)
         )
         self.discriminator_body = _mlp([n_input, 100, 100])
         self.discriminator_out = nn.Linear(100, 1)
@@ -135,7 +137,9 @@ class GenerativeAugmenter(Augmenter):
     def generate(self, expression: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """Make a copy of each cell (in expression space) for the given noise; keep its zeros."""
         latent = self.mix(torch.cat([self.body(expression), noise], dim=-1))
-        return self.decoder(latent) * (expression > 0)
+        # Residual: the decoder proposes a change to the cell, so an untrained generator
+        # already returns cells near their input and training shapes the change.
+        return F.relu(expression + self.decoder(latent)) * (expression > 0)
 
     def discriminate(self, expression: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Logit that each cell is real, and the hidden features used by feature matching."""
@@ -156,12 +160,16 @@ class GenerativeAugmenter(Augmenter):
         feature_matching = (fake_features.mean(0) - real_features.detach().mean(0)).pow(2).mean()
         noise_free = self.generate(expression, torch.zeros_like(self.draw_noise(n, expression)))
         reconstruction = (noise_free - expression).pow(2).sum(-1).mean()
-        # Triplet: anchor = the cell, positive = its noisy copy, negative = another cell's copy.
-        other = torch.roll(copies, shifts=1, dims=0)
+        # Triplet, anchored at the cell: its noisy copy must lie at least `margin` farther
+        # from it than its noise-free copy (so the noise makes new cells), and nearer to it
+        # than the copy of another cell (so the new cell stays in its neighbourhood).
         scale = torch.cdist(expression, expression).mean().detach().clamp_min(1e-6)
-        to_own = (copies - expression).norm(dim=-1) / scale
-        to_other = (other - expression).norm(dim=-1) / scale
-        triplet = F.relu(to_own - to_other + self.triplet_margin).mean()
+        to_copy = (copies - expression).norm(dim=-1) / scale
+        to_reconstruction = (noise_free - expression).norm(dim=-1) / scale
+        to_other = (torch.roll(copies, shifts=1, dims=0) - expression).norm(dim=-1) / scale
+        triplet = (
+            F.relu(to_reconstruction - to_copy + self.triplet_margin) + F.relu(to_copy - to_other)
+        ).mean()
         return GeneratorLosses(adversarial, feature_matching, reconstruction, triplet)
 
     def discriminator_loss(self, expression: torch.Tensor) -> torch.Tensor:
