@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import scvi
 import torch
-from accuracy import QUIET, load, machine_line, run_metadata
+from accuracy import QUIET, append_row, load, machine_line, run_metadata
 from sklearn.linear_model import LogisticRegression
 
 import scmixvae
@@ -35,14 +35,10 @@ AUGMENTATIONS = ["none", "dropout", "thinning", "generative"]
 
 
 def _write(row: dict) -> None:
-    row |= run_metadata()
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    with RESULTS.open("a") as handle:
-        handle.write(json.dumps(row) + "\n")
-    print(json.dumps(row), flush=True)
+    append_row(RESULTS, row | run_metadata())
 
 
-def ablation(dataset: str, augmentation: str, seed: int) -> None:
+def ablation(dataset: str, augmentation: str, seed: int, fit_kwargs: dict) -> None:
     adata, label_key = load(dataset)
     k = adata.obs[label_key].nunique()
     scvi.settings.seed = seed
@@ -51,7 +47,7 @@ def ablation(dataset: str, augmentation: str, seed: int) -> None:
     start = time.perf_counter()
     augmenter_s = 0.0
     if augmentation == "generative":
-        model._fit_augmenter({})
+        model._fit_augmenter(fit_kwargs)
         augmenter_s = time.perf_counter() - start
     model.train(accelerator="cpu", **QUIET)
     mixture_s = time.perf_counter() - start - augmenter_s
@@ -67,6 +63,7 @@ def ablation(dataset: str, augmentation: str, seed: int) -> None:
             "ari": scmixvae.tl.adjusted_rand_index(types, reference),
             "augmenter_s": round(augmenter_s, 1),
             "mixture_s": round(mixture_s, 1),
+            "augmenter_kwargs": fit_kwargs,
         }
     )
 
@@ -75,7 +72,7 @@ def _log_normalised(x: np.ndarray) -> np.ndarray:
     return np.log1p(x / np.maximum(x.sum(1, keepdims=True), 1) * 1e4)
 
 
-def fidelity(dataset: str, seed: int) -> None:
+def fidelity(dataset: str, seed: int, fit_kwargs: dict) -> None:
     adata, label_key = load(dataset)
     counts = adata.layers["counts"].toarray().astype(np.float32)
     labels = adata.obs[label_key].astype(str).to_numpy()
@@ -88,7 +85,7 @@ def fidelity(dataset: str, seed: int) -> None:
     torch.manual_seed(seed)
     augmenter = GenerativeAugmenter(n_input=counts.shape[1])
     start = time.perf_counter()
-    augmenter.fit(counts, seed=seed)
+    history = augmenter.fit(counts, **{"seed": seed} | fit_kwargs)
     fit_s = time.perf_counter() - start
     augmenter.freeze()
     copies = augmenter(torch.from_numpy(counts[held_out]), n_arms=1)[0].numpy()
@@ -105,6 +102,8 @@ def fidelity(dataset: str, seed: int) -> None:
             "copy_distance": float(np.linalg.norm(_log_normalised(copies) - real, axis=1).mean()),
             "cell_distance": float(np.linalg.norm(np.roll(real, 1, axis=0) - real, axis=1).mean()),
             "augmenter_s": round(fit_s, 1),
+            "augmenter_epochs": len(history["adversarial"]),
+            "augmenter_kwargs": fit_kwargs,
         }
     )
 
@@ -160,18 +159,24 @@ def main() -> None:
     parser.add_argument("--dataset", nargs="+", default=["zeisel47", "sim40"])
     parser.add_argument("--augmentation", nargs="+", default=AUGMENTATIONS)
     parser.add_argument("--seed", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument(
+        "--augmenter-kwargs", type=json.loads, default={}, help="JSON, passed to fit()"
+    )
+    parser.add_argument("--threads", type=int, default=None, help="torch threads")
     parser.add_argument("--render", action="store_true")
     args = parser.parse_args()
     if args.render or args.kind is None:
         render()
         return
+    if args.threads:
+        torch.set_num_threads(args.threads)
     for dataset in args.dataset:
         for seed in args.seed:
             if args.kind == "fidelity":
-                fidelity(dataset, seed)
+                fidelity(dataset, seed, args.augmenter_kwargs)
                 continue
             for augmentation in args.augmentation:
-                ablation(dataset, augmentation, seed)
+                ablation(dataset, augmentation, seed, args.augmenter_kwargs)
 
 
 if __name__ == "__main__":

@@ -69,6 +69,16 @@ def test_fit_lowers_reconstruction_and_freeze_fixes_everything():
         augmenter.fit(_counts(), max_epochs=1)
 
 
+def test_default_budget_is_about_100k_cells_seen_within_20_to_200_epochs():
+    from scmixvae._budget import epochs_for
+
+    assert epochs_for(3005, 100_000, 20, 200) == 33
+    assert epochs_for(50, 100_000, 20, 200) == 200
+    assert epochs_for(1_000_000, 100_000, 20, 200) == 20
+    history = GenerativeAugmenter(n_input=5).fit(_counts(n=20_000, d=5), batch_size=5000)
+    assert len(history["reconstruction"]) == 20
+
+
 def test_copies_are_counts_with_the_input_zero_pattern_and_differ_per_arm():
     augmenter = GenerativeAugmenter(n_input=30)
     x = torch.from_numpy(_counts())

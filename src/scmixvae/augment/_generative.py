@@ -27,10 +27,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._budget import epochs_for
 from ._base import Augmenter
 
 # Counts are normalised to this many per cell before the log, as in the mixture model's encoder.
 _SCALE = 1e4
+# Default training length of the augmenter, in cells seen (benchmarks/augmentation.md): a third of
+# the mixture model's, so that the augmenter adds at most about half to a Zeisel training.
+_CELL_PASSES = 100_000
 
 
 def _mlp(widths: list[int]) -> nn.Sequential:
@@ -192,7 +196,7 @@ class GenerativeAugmenter(Augmenter):
     def fit(
         self,
         data,
-        max_epochs: int = 200,
+        max_epochs: int | None = None,
         batch_size: int = 1000,
         lr: float = 1e-3,
         seed: int = 0,
@@ -204,9 +208,12 @@ class GenerativeAugmenter(Augmenter):
         ----------
         data
             Cells × features, dense or scipy sparse (densified one minibatch at a time).
-        max_epochs, batch_size, lr
-            Passes through the data, cells per step, Adam's learning rate (SPEC section 3:
-            batch 1,000, lr 1e-3).
+        max_epochs
+            Passes through the data. ``None``: about 100,000 cells seen, clipped to 20–200
+            epochs (3,005 cells: 33 epochs). The research code's 1,000 epochs would take hours
+            on a CPU; ``benchmarks/augmentation.md`` shows what the shorter budget keeps.
+        batch_size, lr
+            Cells per step and Adam's learning rate (SPEC section 3: batch 1,000, lr 1e-3).
         seed
             Seeds the minibatch order, the noise and the initial weights' further draws.
         device
@@ -236,6 +243,8 @@ class GenerativeAugmenter(Augmenter):
             name: [] for name in [*GeneratorLosses.__dataclass_fields__, "discriminator"]
         }
         batch_size = min(batch_size, n_obs)
+        if max_epochs is None:
+            max_epochs = epochs_for(n_obs, _CELL_PASSES, 20, 200)
         for _ in range(max_epochs):
             sums = dict.fromkeys(history, 0.0)
             order = torch.randperm(n_obs, generator=generator).numpy()

@@ -26,6 +26,7 @@ from scvi.data.fields import (
 from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin
 
 from .. import __version__
+from .._budget import epochs_for
 from ..augment import Augmenter, GenerativeAugmenter
 from ..module import CplMixVAEModule
 from ..train import CplMixVAETrainingPlan
@@ -67,7 +68,7 @@ def default_max_epochs(n_obs: int) -> int:
     (100, 400, 20)
 
     """
-    return int(np.clip(round(_CELL_PASSES / n_obs), 20, 400))
+    return epochs_for(n_obs, _CELL_PASSES, 20, 400)
 
 
 @dataclass
