@@ -75,7 +75,7 @@ def test_default_budget_is_about_100k_cells_seen_within_20_to_200_epochs():
     assert epochs_for(3005, 100_000, 20, 200) == 33
     assert epochs_for(50, 100_000, 20, 200) == 200
     assert epochs_for(1_000_000, 100_000, 20, 200) == 20
-    history = GenerativeAugmenter(n_input=5).fit(_counts(n=20_000, d=5), batch_size=5000)
+    history = GenerativeAugmenter(n_input=5).fit(_counts(n=10_000, d=5), batch_size=2000)
     assert len(history["reconstruction"]) == 20
 
 
@@ -148,8 +148,13 @@ def test_model_uses_a_pretrained_augmenter_as_given(small_adata):
     model = CplMixVAE(small_adata, n_categories=4, n_hidden=16, augmentation=augmenter)
     model.train(max_epochs=2, batch_size=64, **QUIET)
     assert not hasattr(model, "augmenter_history_")
+    with pytest.warns(UserWarning, match="already trained and frozen"):
+        model.train(max_epochs=1, batch_size=64, augmenter_kwargs={"max_epochs": 5}, **QUIET)
     for name, value in model.module.augmenter.state_dict().items():
         assert torch.equal(value, before[name]), name
+    plain = CplMixVAE(small_adata, n_categories=4, n_hidden=16, augmentation="thinning")
+    with pytest.raises(ValueError, match="apply to a generative augmenter only"):
+        plain.train(max_epochs=1, augmenter_kwargs={"max_epochs": 5}, **QUIET)
     fewer_genes = small_adata[:, :10].copy()
     CplMixVAE.setup_anndata(fewer_genes, layer="counts")
     with pytest.raises(ValueError, match="built for 60 features, the data have 10"):

@@ -86,8 +86,8 @@ class GenerativeAugmenter(Augmenter):
     >>> augmenter = GenerativeAugmenter(n_input=50)
     >>> x = torch.poisson(torch.full((64, 50), 3.0))
     >>> history = augmenter.fit(x.numpy(), max_epochs=2, batch_size=32)
-    >>> augmenter.freeze()
-    >>> augmenter(x, n_arms=2).shape
+    >>> frozen = augmenter.freeze()  # returns the augmenter itself
+    >>> frozen(x, n_arms=2).shape
     torch.Size([2, 64, 50])
 
     """

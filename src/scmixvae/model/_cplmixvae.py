@@ -136,7 +136,7 @@ class CplMixVAE(
         ``"generative"`` (a :class:`~scmixvae.augment.GenerativeAugmenter` trained on the data at
         the start of :meth:`train`, then frozen) or an :class:`~scmixvae.augment.Augmenter`
         (e.g. a generative augmenter trained and frozen beforehand). The default was chosen
-        by measurement (``benchmarks/coupling.md``).
+        by measurement (``benchmarks/coupling.md``, ``benchmarks/augmentation.md``).
     state_prior
         ``"type"`` for a learnable ``p(s | c)`` per type, ``"standard"`` for ``N(0, I)``.
     initialization
@@ -460,7 +460,22 @@ class CplMixVAE(
     def _fit_augmenter(self, fit_kwargs: dict) -> None:
         """Train a generative augmenter that is not trained yet on all cells, then freeze it."""
         augmenter = self.module.augmenter
-        if not isinstance(augmenter, GenerativeAugmenter) or bool(augmenter.frozen):
+        if not isinstance(augmenter, GenerativeAugmenter):
+            if fit_kwargs:
+                raise ValueError(
+                    "augmenter_kwargs apply to a generative augmenter only; this model uses "
+                    f"{type(augmenter).__name__}. Drop them, or build the model with "
+                    'augmentation="generative".'
+                )
+            return
+        if bool(augmenter.frozen):
+            if fit_kwargs:
+                warnings.warn(
+                    "augmenter_kwargs are ignored: the generative augmenter is already trained "
+                    "and frozen.",
+                    UserWarning,
+                    stacklevel=3,
+                )
             return
         data, layer = data_source(self.adata, self.registry_["setup_args"])
         fit_kwargs = {"seed": scvi.settings.seed, "device": self.module.device} | fit_kwargs
