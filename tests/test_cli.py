@@ -59,13 +59,14 @@ def test_run_on_a_file_writes_everything(h5ad, tmp_path, capsys):
     out = tmp_path / "out"
     code = cli.main(
         ["run", "--data", str(h5ad), "--layer", "counts", "--label-key", "type"]
-        + ["--out", str(out), *FAST]
+        + ["--augmentation", "thinning", "--out", str(out), *FAST]
     )
     assert code == 0
     printed = capsys.readouterr().out
     assert "types_used" in printed and "acc" in printed
     summary = json.loads((out / "summary.json").read_text())
     assert summary["n_types"] == 4 and 0 <= summary["acc"] <= 1
+    assert summary["augmentation"] == "thinning"
     annotated = anndata.read_h5ad(out / "annotated.h5ad")
     assert "cplmix_type" in annotated.obs and "X_cplmix_state" in annotated.obsm
     for figure in ("umap_cplmix_type.png", "history.png", "confusion.png", "traversal.png"):
@@ -108,6 +109,9 @@ def test_fit_input_errors(h5ad, tmp_path, capsys):
 def test_usage_errors_exit_2_and_help_exits_0(capsys):
     with pytest.raises(SystemExit) as usage:
         cli.main(["fit", "in.h5ad"])  # no -o, no --n-types
+    assert usage.value.code == 2
+    with pytest.raises(SystemExit) as usage:  # affine needs an image shape: not offered
+        cli.main(["fit", "in.h5ad", "-o", "out.h5ad", "--augmentation", "affine"])
     assert usage.value.code == 2
     for command in ("fit", "demo", "run", "evaluate"):
         with pytest.raises(SystemExit) as shown:

@@ -25,6 +25,8 @@ from . import __version__, datasets, pl, tl  # noqa: E402
 from .model import CplMixVAE  # noqa: E402
 from .module import LIKELIHOODS, NonFiniteLossError  # noqa: E402
 
+#: Augmentations for cells (``"affine"`` is for images and needs their shape).
+CELL_AUGMENTATIONS = ["none", "dropout", "thinning", "generative"]
 #: Built-in datasets: loader, layer with counts, reference label column.
 BUILTIN = {
     "pbmc68k": (datasets.pbmc68k, "counts", "bulk_labels"),
@@ -93,7 +95,13 @@ def _fit(
     start = time.perf_counter()
     scvi.settings.seed = args.seed
     CplMixVAE.setup_anndata(adata, layer=layer, batch_key=args.batch_key)
-    model = CplMixVAE(adata, n_categories=n_types, n_arms=args.n_arms, likelihood=args.likelihood)
+    model = CplMixVAE(
+        adata,
+        n_categories=n_types,
+        n_arms=args.n_arms,
+        likelihood=args.likelihood,
+        augmentation=args.augmentation,
+    )
     model.train(
         max_epochs=args.max_epochs,
         accelerator=args.accelerator,
@@ -104,6 +112,7 @@ def _fit(
         "cells": adata.n_obs,
         "genes": adata.n_vars,
         "n_types": n_types,
+        "augmentation": args.augmentation,
         "types_used": int(adata.obs["cplmix_type"].nunique()),
         "mean_agreement": round(float(adata.obs["cplmix_agreement"].mean()), 4),
         "mean_confidence": round(float(adata.obs["cplmix_confidence"].mean()), 4),
@@ -217,6 +226,12 @@ def _add_training_options(parser: argparse.ArgumentParser, *, n_types_required: 
     )
     parser.add_argument("--n-arms", type=int, default=2, help="coupled arms (default: 2)")
     parser.add_argument("--likelihood", default="nb", choices=LIKELIHOODS)
+    parser.add_argument(
+        "--augmentation",
+        default="none",
+        choices=CELL_AUGMENTATIONS,
+        help="each arm's copy of a cell in training (default: none)",
+    )
     parser.add_argument(
         "--max-epochs", type=int, default=None, help="default: 300,000 cells seen, 20-400 epochs"
     )

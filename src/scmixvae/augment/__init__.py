@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ._affine import RandomAffine
 from ._base import Augmenter
+from ._generative import GenerativeAugmenter, GeneratorLosses
 from ._simple import BinomialThinning, InputDropout, NoAugmentation
 
 #: Names accepted by ``CplMixVAE(augmentation=...)``.
@@ -12,6 +13,7 @@ AUGMENTATIONS = {
     "dropout": InputDropout,
     "thinning": BinomialThinning,
     "affine": RandomAffine,
+    "generative": GenerativeAugmenter,
 }
 
 
@@ -46,6 +48,8 @@ __all__ = [
     "AUGMENTATIONS",
     "Augmenter",
     "BinomialThinning",
+    "GenerativeAugmenter",
+    "GeneratorLosses",
     "InputDropout",
     "NoAugmentation",
     "RandomAffine",

@@ -26,7 +26,8 @@ from scvi.data.fields import (
 from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin
 
 from .. import __version__
-from ..augment import Augmenter
+from .._budget import epochs_for
+from ..augment import Augmenter, GenerativeAugmenter
 from ..module import CplMixVAEModule
 from ..train import CplMixVAETrainingPlan
 from ._interpretation import InterpretationMixin
@@ -40,6 +41,7 @@ from ._safe_training import (
     restore_interrupt_handler,
 )
 from ._validation import (
+    get_matrix,
     refuse_view,
     training_split_options,
     validate_setup,
@@ -66,7 +68,7 @@ def default_max_epochs(n_obs: int) -> int:
     (100, 400, 20)
 
     """
-    return int(np.clip(round(_CELL_PASSES / n_obs), 20, 400))
+    return epochs_for(n_obs, _CELL_PASSES, 20, 400)
 
 
 @dataclass
@@ -130,9 +132,11 @@ class CplMixVAE(
     augmentation
         How each arm's copy is made in training: ``"none"`` (default: every arm sees the cell,
         the arms differ by their weights and Gumbel noise), ``"dropout"``, ``"thinning"``
-        (counts only), ``"affine"`` (images; give ``augmentation_kwargs={"image_shape": (H, W)}``)
-        or an :class:`~scmixvae.augment.Augmenter`. The default was chosen by measurement
-        (``benchmarks/coupling.md``).
+        (counts only), ``"affine"`` (images; give ``augmentation_kwargs={"image_shape": (H, W)}``),
+        ``"generative"`` (a :class:`~scmixvae.augment.GenerativeAugmenter` trained on the data at
+        the start of :meth:`train`, then frozen) or an :class:`~scmixvae.augment.Augmenter`
+        (e.g. a generative augmenter trained and frozen beforehand). The default was chosen
+        by measurement (``benchmarks/coupling.md``, ``benchmarks/augmentation.md``).
     state_prior
         ``"type"`` for a learnable ``p(s | c)`` per type, ``"standard"`` for ``N(0, I)``.
     initialization
@@ -342,6 +346,7 @@ class CplMixVAE(
         plan_kwargs: dict | None = None,
         checkpoint_dir: str | Path | None = None,
         resume: bool = False,
+        augmenter_kwargs: dict | None = None,
         **trainer_kwargs,
     ):
         """Train the model; the signature is scvi-tools' ``train``, plus checkpoints.
@@ -376,6 +381,10 @@ class CplMixVAE(
         resume
             Continue the training recorded in ``checkpoint_dir/last.ckpt`` where it stopped,
             up to ``max_epochs`` (same data and settings).
+        augmenter_kwargs
+            With ``augmentation="generative"``: passed to
+            :meth:`~scmixvae.augment.GenerativeAugmenter.fit` (``max_epochs``, ``batch_size``,
+            ``lr``) when the augmenter is trained, before the first training of the model.
         **trainer_kwargs
             Passed to scvi-tools' ``Trainer`` (and so to Lightning).
 
@@ -409,26 +418,30 @@ class CplMixVAE(
         was_trained = self.is_trained_
         # Inference leaves the module in eval mode, which Lightning would keep.
         self.module.train()
+        self._fit_augmenter(augmenter_kwargs or {})
         if self.module.teacher is not None and not self.is_trained_:
             self._fit_teacher()
             plan_kwargs = {"n_epochs_teacher": round(_TEACHER_FRACTION * max_epochs)} | (
                 plan_kwargs or {}
             )
         try:
-            return super().train(
-                max_epochs=max_epochs,
-                accelerator=accelerator,
-                devices=devices,
-                train_size=train_size,
-                validation_size=validation_size,
-                shuffle_set_split=shuffle_set_split,
-                batch_size=batch_size,
-                early_stopping=early_stopping,
-                datasplitter_kwargs=datasplitter_kwargs,
-                plan_kwargs=plan_kwargs,
-                callbacks=callbacks,
-                **trainer_kwargs,
-            )
+            with warnings.catch_warnings():
+                # A frozen augmenter stays in eval mode on purpose (SPEC section 7.4).
+                warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
+                return super().train(
+                    max_epochs=max_epochs,
+                    accelerator=accelerator,
+                    devices=devices,
+                    train_size=train_size,
+                    validation_size=validation_size,
+                    shuffle_set_split=shuffle_set_split,
+                    batch_size=batch_size,
+                    early_stopping=early_stopping,
+                    datasplitter_kwargs=datasplitter_kwargs,
+                    plan_kwargs=plan_kwargs,
+                    callbacks=callbacks,
+                    **trainer_kwargs,
+                )
         except SystemExit:  # Lightning's answer to Ctrl+C
             if not recorder.interrupted:
                 raise
@@ -443,6 +456,31 @@ class CplMixVAE(
                 stacklevel=2,
             )
             raise KeyboardInterrupt from None
+
+    def _fit_augmenter(self, fit_kwargs: dict) -> None:
+        """Train a generative augmenter that is not trained yet on all cells, then freeze it."""
+        augmenter = self.module.augmenter
+        if not isinstance(augmenter, GenerativeAugmenter):
+            if fit_kwargs:
+                raise ValueError(
+                    "augmenter_kwargs apply to a generative augmenter only; this model uses "
+                    f"{type(augmenter).__name__}. Drop them, or build the model with "
+                    'augmentation="generative".'
+                )
+            return
+        if bool(augmenter.frozen):
+            if fit_kwargs:
+                warnings.warn(
+                    "augmenter_kwargs are ignored: the generative augmenter is already trained "
+                    "and frozen.",
+                    UserWarning,
+                    stacklevel=3,
+                )
+            return
+        data, layer = data_source(self.adata, self.registry_["setup_args"])
+        fit_kwargs = {"seed": scvi.settings.seed, "device": self.module.device} | fit_kwargs
+        self.augmenter_history_ = augmenter.fit(get_matrix(data, layer), **fit_kwargs)
+        augmenter.freeze()
 
     @torch.inference_mode()
     def _fit_teacher(self) -> None:

@@ -56,7 +56,8 @@ class CplMixVAEModule(BaseModuleClass):
     likelihood
         Observation model, see :func:`~scmixvae.module.observation_distribution`.
     augmentation
-        Name of an augmenter (``"none"``, ``"dropout"``, ``"thinning"``, ``"affine"``) or an
+        Name of an augmenter (``"none"``, ``"dropout"``, ``"thinning"``, ``"affine"``,
+        ``"generative"``) or an
         :class:`~scmixvae.augment.Augmenter`.
     augmentation_kwargs
         Passed to the augmenter's constructor.
@@ -155,7 +156,13 @@ class CplMixVAEModule(BaseModuleClass):
         self.usage_weight = usage_weight
         self.initialization = initialization
         self.hard_samples = hard_samples
-        self.augmenter = make_augmenter(augmentation, **(augmentation_kwargs or {}))
+        augmentation_kwargs = augmentation_kwargs or {}
+        if augmentation == "generative":  # built for these data; the model trains it first
+            augmentation_kwargs = {
+                "n_input": n_input,
+                "counts": likelihood in COUNT_LIKELIHOODS,
+            } | augmentation_kwargs
+        self.augmenter = make_augmenter(augmentation, **augmentation_kwargs)
         self.augmenter.check_features(n_input)
         if self.augmenter.requires_counts and likelihood not in COUNT_LIKELIHOODS:
             raise ValueError(
