@@ -66,6 +66,10 @@ VARIANTS: dict[str, tuple[str, dict]] = {
         "cold start, lr 3e-3, entropy weight 0, λ = 0.01",
         COLD | {"entropy_weight": 0.0, "coupling_weight": 0.01},
     ),
+    "defaults_usage1": (
+        "the package defaults plus a usage term of weight 1 (entropy of the batch-mean q(c|x))",
+        COLD | {"entropy_weight": 0.0, "coupling_weight": 0.01, "usage_weight": 1.0},
+    ),
 }
 
 
