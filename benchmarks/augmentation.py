@@ -28,6 +28,7 @@ from accuracy import QUIET, append_row, load, machine_line, run_metadata
 from sklearn.linear_model import LogisticRegression
 
 import scmixvae
+from scmixvae._expression import log_normalise
 from scmixvae.augment import GenerativeAugmenter
 
 HERE = Path(__file__).parent
@@ -75,7 +76,8 @@ def ablation(dataset: str, augmentation: str, seed: int, fit_kwargs: dict, confi
 
 
 def _log_normalised(x: np.ndarray) -> np.ndarray:
-    return np.log1p(x / np.maximum(x.sum(1, keepdims=True), 1) * 1e4)
+    cells = torch.as_tensor(x)
+    return log_normalise(cells, cells.sum(1, keepdim=True)).numpy()
 
 
 def _mean_distance(a: np.ndarray, b: np.ndarray) -> float:

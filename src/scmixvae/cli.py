@@ -22,11 +22,12 @@ import scanpy as sc  # noqa: E402
 import scvi  # noqa: E402
 
 from . import __version__, datasets, pl, tl  # noqa: E402
+from .augment import AUGMENTATIONS  # noqa: E402
 from .model import CplMixVAE  # noqa: E402
 from .module import LIKELIHOODS, NonFiniteLossError  # noqa: E402
 
 #: Augmentations for cells (``"affine"`` is for images and needs their shape).
-CELL_AUGMENTATIONS = ["none", "dropout", "thinning", "generative"]
+CELL_AUGMENTATIONS = [name for name in AUGMENTATIONS if name != "affine"]
 #: Built-in datasets: loader, layer with counts, reference label column.
 BUILTIN = {
     "pbmc68k": (datasets.pbmc68k, "counts", "bulk_labels"),

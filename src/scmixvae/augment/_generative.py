@@ -28,10 +28,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._budget import epochs_for
+from .._expression import LIBRARY_SCALE, log_normalise
 from ._base import Augmenter
 
-# Counts are normalised to this many per cell before the log, as in the mixture model's encoder.
-_SCALE = 1e4
 # Default training length of the augmenter, in cells seen (benchmarks/augmentation.md): a third of
 # the mixture model's, so that the augmenter adds at most about half to a Zeisel training.
 _CELL_PASSES = 100_000
@@ -135,8 +134,7 @@ class GenerativeAugmenter(Augmenter):
         """Map cells to the networks' space: ``log1p(10^4 x / library)`` for counts, else ``x``."""
         if not self.counts:
             return x
-        library = x.sum(-1, keepdim=True).clamp_min(1.0)
-        return torch.log1p(x * (_SCALE / library))
+        return log_normalise(x, x.sum(-1, keepdim=True))
 
     def generate(self, expression: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """Make a copy of each cell (in expression space) for the given noise; keep its zeros."""
@@ -311,7 +309,7 @@ class GenerativeAugmenter(Augmenter):
                 return copies
             # Back to counts at the cell's own depth, drawn as Poisson around the copy.
             library = x.sum(-1, keepdim=True)
-            return torch.poisson(torch.expm1(copies) * (library / _SCALE))
+            return torch.poisson(torch.expm1(copies) * (library / LIBRARY_SCALE))
 
 
 def _dense_rows(data, rows: np.ndarray, device) -> torch.Tensor:

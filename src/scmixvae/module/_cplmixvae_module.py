@@ -15,6 +15,7 @@ from scvi import REGISTRY_KEYS
 from scvi.module.base import BaseModuleClass, LossOutput, auto_move_data
 from torch import nn
 
+from .._expression import log_normalise
 from ..augment import Augmenter, make_augmenter
 from ._arm_layers import ArmBatchNorm, ArmLinear, ArmMLP, once_if_shared
 from ._cluster_teacher import ClusterTeacher
@@ -33,9 +34,6 @@ STATE_PRIORS = ("type", "standard")
 COUPLING_INPUTS = ("samples", "posteriors")
 #: Values of ``initialization``: how the categorical posterior starts (see ``ClusterTeacher``).
 INITIALIZATIONS = ("random", "kmeans")
-
-# Counts are normalised to this many per cell before the encoder sees them.
-_ENCODER_SCALE = 1e4
 
 
 class CplMixVAEModule(BaseModuleClass):
@@ -204,7 +202,7 @@ class CplMixVAEModule(BaseModuleClass):
         """Depth-normalise and log-transform counts, so that types do not follow depth."""
         if self.likelihood not in COUNT_LIKELIHOODS:
             return x_arm
-        return torch.log1p(x_arm * (_ENCODER_SCALE / library.clamp_min(1.0)))
+        return log_normalise(x_arm, library)
 
     def encode(
         self, x_arm: torch.Tensor, library: torch.Tensor | None = None
