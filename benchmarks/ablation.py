@@ -18,6 +18,7 @@ import pandas as pd
 import torch
 from accuracy import DATASETS, HERE, cplmix, machine_line, results_table, run_one
 
+from scmixvae.model._cplmixvae import default_max_epochs
 from scmixvae.module import ClusterTeacher
 
 RESULTS = HERE / "results" / "ablation.jsonl"
@@ -33,6 +34,8 @@ PAPER = {
 }
 WARM = {"initialization": "kmeans", "lr": 3e-3}
 COLD = {"initialization": "random", "lr": 3e-3}
+#: The package defaults since issue 3, as changes to PAPER.
+DEFAULTS = COLD | {"entropy_weight": 0.0, "coupling_weight": 0.01}
 
 #: name -> (description, changes to PAPER).
 VARIANTS: dict[str, tuple[str, dict]] = {
@@ -68,16 +71,74 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     ),
     "defaults_usage1": (
         "the package defaults plus a usage term of weight 1 (entropy of the batch-mean q(c|x))",
-        COLD | {"entropy_weight": 0.0, "coupling_weight": 0.01, "usage_weight": 1.0},
+        DEFAULTS | {"usage_weight": 1.0},
+    ),
+    "defaults_flat1_usage1": (
+        "the defaults plus entropy weight 1 and usage weight 1: both push toward flat "
+        "posteriors (the paper's -H(q) sign) and equal usage",
+        DEFAULTS | {"entropy_weight": 1.0, "usage_weight": 1.0},
+    ),
+    "defaults_flat1_usage03": (
+        "the defaults plus entropy weight 1 and usage weight 0.3",
+        DEFAULTS | {"entropy_weight": 1.0, "usage_weight": 0.3},
+    ),
+    **{
+        f"defaults_flat{w}": (
+            f"the defaults plus entropy weight {w}: the paper's push toward flat posteriors, "
+            "on the scale of the reconstruction (summed over genes)",
+            DEFAULTS | {"entropy_weight": float(w)},
+        )
+        for w in (30, 100)
+    },
+    **{
+        f"defaults_flat{w}_usage{w}": (
+            f"the defaults plus entropy and usage weights {w}",
+            DEFAULTS | {"entropy_weight": float(w), "usage_weight": float(w)},
+        )
+        for w in (30, 100)
+    },
+    "defaults_sharp30": (
+        "the defaults plus entropy weight -30: the opposite sign, a push toward confident "
+        "posteriors on the scale of the reconstruction",
+        DEFAULTS | {"entropy_weight": -30.0},
+    ),
+    **{
+        f"defaults_mi{w}": (
+            f"the defaults plus entropy weight -{w} and usage weight {w}: the mutual "
+            f"information I(x; c) = H(mean q) - mean H(q), weighted {w} (IMSAT / RIM)",
+            DEFAULTS | {"entropy_weight": -float(w), "usage_weight": float(w)},
+        )
+        for w in (10, 30, 100)
+    },
+    "defaults_beta5": (
+        "the defaults with β = 5 on the state KL, so that s carries less and c more",
+        DEFAULTS | {"kl_weight": 5.0},
+    ),
+    "defaults_standard_prior": (
+        "the defaults with p(s) = N(0, I) instead of the type-conditional p(s | c)",
+        DEFAULTS | {"state_prior": "standard"},
+    ),
+    "defaults_hard": (
+        "the defaults with straight-through hard samples fed to the decoder",
+        DEFAULTS | {"hard_samples": True},
+    ),
+    "defaults_epochs2x": (
+        "the defaults trained for twice the default number of epochs",
+        DEFAULTS | {"epoch_factor": 2},
     ),
 }
 
 
-def variant_kwargs(changes: dict) -> dict:
-    """``cplmix`` keyword arguments of a variant: PAPER plus its changes, lr as plan_kwargs."""
+def variant_kwargs(changes: dict, n_obs: int) -> dict:
+    """``cplmix`` keyword arguments of a variant: PAPER plus its changes.
+
+    ``lr`` goes to the plan; ``epoch_factor`` multiplies the default number of epochs.
+    """
     settings = PAPER | changes
-    lr = settings.pop("lr")
-    return settings | {"train_kwargs": {"plan_kwargs": {"lr": lr}}}
+    train_kwargs = {"plan_kwargs": {"lr": settings.pop("lr")}}
+    if "epoch_factor" in settings:
+        train_kwargs["max_epochs"] = settings.pop("epoch_factor") * default_max_epochs(n_obs)
+    return settings | {"train_kwargs": train_kwargs}
 
 
 def teacher_only(adata, k, seed, dataset):
@@ -92,7 +153,8 @@ def teacher_only(adata, k, seed, dataset):
 
 METHODS = {
     name: partial(
-        lambda ad, k, s, d, kwargs: cplmix(ad, k, s, **kwargs), kwargs=variant_kwargs(changes)
+        lambda ad, k, s, d, changes: cplmix(ad, k, s, **variant_kwargs(changes, ad.n_obs)),
+        changes=changes,
     )
     for name, (_, changes) in VARIANTS.items()
 } | {"kmeans_teacher_only": teacher_only}
