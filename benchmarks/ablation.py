@@ -124,6 +124,11 @@ VARIANTS: dict[str, tuple[str, dict]] = {
         "the defaults with straight-through hard samples fed to the decoder",
         DEFAULTS | {"hard_samples": True},
     ),
+    "defaults_latent50": (
+        "the defaults with a bottleneck of 50 instead of 10 (n_latent; the category head "
+        "and the decoder's first layer read it)",
+        DEFAULTS | {"n_latent": 50},
+    ),
     "defaults_epochs2x": (
         "the defaults trained for twice the default number of epochs",
         DEFAULTS | {"epoch_factor": 2},
@@ -206,6 +211,14 @@ ORACLE_VARIANTS = {
     "oracle_start_l0": (
         "as oracle_start with λ = 0 (two uncoupled arms)",
         DEFAULTS | {"initialization": "kmeans", "coupling_weight": 0.0},
+    ),
+    "oracle_start_hard": (
+        "as oracle_start with straight-through hard samples fed to the decoder",
+        DEFAULTS | {"initialization": "kmeans", "hard_samples": True},
+    ),
+    "oracle_start_latent50": (
+        "as oracle_start with a bottleneck of 50 (n_latent)",
+        DEFAULTS | {"initialization": "kmeans", "n_latent": 50},
     ),
 }
 
