@@ -129,6 +129,24 @@ VARIANTS: dict[str, tuple[str, dict]] = {
         "and the decoder's first layer read it)",
         DEFAULTS | {"n_latent": 50},
     ),
+    **{
+        f"defaults_enum{m}": (
+            f"the defaults with the reconstruction averaged exactly over each cell's {m} most "
+            "probable categories (n_enumerated) instead of one Gumbel-softmax sample",
+            DEFAULTS | {"n_enumerated": m},
+        )
+        for m in (3,)
+    },
+    "defaults_selflabel": (
+        "the defaults trained by classification EM (self_labelling): each step assigns every "
+        "cell to the category its decoder scores best, feeds that one-hot to the decoder and "
+        "teaches it to the category head",
+        DEFAULTS | {"self_labelling": True},
+    ),
+    "kmeans_selflabel": (
+        "the k-means warm start (20 % of epochs), then classification EM (self_labelling)",
+        DEFAULTS | {"initialization": "kmeans", "self_labelling": True},
+    ),
     "defaults_epochs2x": (
         "the defaults trained for twice the default number of epochs",
         DEFAULTS | {"epoch_factor": 2},
@@ -139,10 +157,12 @@ VARIANTS: dict[str, tuple[str, dict]] = {
 def variant_kwargs(changes: dict, n_obs: int) -> dict:
     """``cplmix`` keyword arguments of a variant: PAPER plus its changes.
 
-    ``lr`` goes to the plan; ``epoch_factor`` multiplies the default number of epochs.
+    ``lr`` and ``temperature`` go to the plan; ``epoch_factor`` multiplies the default
+    number of epochs.
     """
     settings = PAPER | changes
-    train_kwargs = {"plan_kwargs": {"lr": settings.pop("lr")}}
+    plan_kwargs = {key: settings.pop(key) for key in ("lr", "temperature") if key in settings}
+    train_kwargs = {"plan_kwargs": plan_kwargs}
     if "epoch_factor" in settings:
         train_kwargs["max_epochs"] = settings.pop("epoch_factor") * default_max_epochs(n_obs)
     return settings | {"train_kwargs": train_kwargs}
@@ -215,6 +235,22 @@ ORACLE_VARIANTS = {
     "oracle_start_hard": (
         "as oracle_start with straight-through hard samples fed to the decoder",
         DEFAULTS | {"initialization": "kmeans", "hard_samples": True},
+    ),
+    "oracle_start_beta10": (
+        "as oracle_start with β = 10 on the state KL",
+        DEFAULTS | {"initialization": "kmeans", "kl_weight": 10.0},
+    ),
+    "oracle_start_t03": (
+        "as oracle_start with Gumbel-softmax temperature 0.3",
+        DEFAULTS | {"initialization": "kmeans", "temperature": 0.3},
+    ),
+    "oracle_start_enum3": (
+        "as oracle_start with the reconstruction averaged over the 3 most probable categories",
+        DEFAULTS | {"initialization": "kmeans", "n_enumerated": 3},
+    ),
+    "oracle_start_selflabel": (
+        "as oracle_start, then classification EM (self_labelling)",
+        DEFAULTS | {"initialization": "kmeans", "self_labelling": True},
     ),
     "oracle_start_latent50": (
         "as oracle_start with a bottleneck of 50 (n_latent)",

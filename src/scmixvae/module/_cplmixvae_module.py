@@ -91,6 +91,19 @@ class CplMixVAEModule(BaseModuleClass):
     hard_samples
         Feed the decoder the one-hot argmax of the Gumbel-softmax sample, with the relaxed
         sample's gradient (straight-through); the coupling still compares relaxed samples.
+    n_enumerated
+        ``0``: the decoder sees one Gumbel-softmax sample of ``c`` (the paper). ``m > 0``:
+        the reconstruction and state KL are averaged exactly over the ``m`` most probable
+        categories of ``q(c | x)``, weighted by ``q`` renormalised over them, so that ``q``
+        gets the exact gradient of that average instead of the relaxation's biased one; the
+        coupling still compares Gumbel-softmax samples. Costs ``m`` decoder passes per cell.
+    self_labelling
+        Train the categories by classification EM instead of Gumbel-softmax samples: in each
+        training step every arm's decoder scores each cell under every active category
+        (reconstruction + state KL, ``s`` at its posterior mean, no gradient), the decoder
+        is fed the one-hot of the best category and the category head learns it by
+        cross-entropy, as from the k-means teacher. Costs ``K`` decoder passes (without
+        backward) per cell.
 
     Examples
     --------
@@ -124,8 +137,15 @@ class CplMixVAEModule(BaseModuleClass):
         usage_weight: float = 0.0,
         initialization: str = "random",
         hard_samples: bool = False,
+        n_enumerated: int = 0,
+        self_labelling: bool = False,
     ):
         super().__init__()
+        if n_enumerated < 0 or n_enumerated > n_categories:
+            raise ValueError(
+                f"n_enumerated must be between 0 and n_categories={n_categories}, "
+                f"got {n_enumerated}."
+            )
         if initialization not in INITIALIZATIONS:
             raise ValueError(
                 f"Unknown initialization {initialization!r}; choose one of {INITIALIZATIONS}."
@@ -154,6 +174,8 @@ class CplMixVAEModule(BaseModuleClass):
         self.usage_weight = usage_weight
         self.initialization = initialization
         self.hard_samples = hard_samples
+        self.n_enumerated = n_enumerated
+        self.self_labelling = self_labelling
         augmentation_kwargs = augmentation_kwargs or {}
         if augmentation == "generative":  # built for these data; the model trains it first
             augmentation_kwargs = {
@@ -263,16 +285,43 @@ class CplMixVAEModule(BaseModuleClass):
             dropout_logits=self.dropout_out(hidden) if self.likelihood == "zinb" else None,
         )
 
+    @torch.no_grad()
+    def best_categories(
+        self, x_arm: torch.Tensor, z: torch.Tensor, library: torch.Tensor
+    ) -> torch.Tensor:
+        """Each arm's active category of lowest reconstruction + state KL per cell, ``(A, B)``.
+
+        The classification-EM assignment step: ``s`` is the posterior mean given the
+        candidate category, and the decoder runs with its running batch-norm statistics, so
+        that scoring ``K`` candidates neither needs their batch statistics nor moves them.
+        """
+        decoder_mode = self.decoder.training
+        self.decoder.eval()
+        scores = torch.full((*z.shape[:-1], self.n_categories), float("inf"), device=z.device)
+        for category in self.active.nonzero().flatten().tolist():
+            c = torch.zeros_like(scores)
+            c[..., category] = 1.0
+            s_mean, s_var = self.state_posterior(z, c)
+            prior_mean, prior_var = self.state_prior_params(c)
+            scores[..., category] = -self.decode(c, s_mean, library).log_prob(x_arm).sum(
+                -1
+            ) + gaussian_kl(s_mean, s_var, prior_mean, prior_var)
+        self.decoder.train(decoder_mode)
+        return scores.argmin(-1)
+
     # ---- scvi-tools module protocol -----------------------------------------------------
     def _get_inference_input(self, tensors: dict, **kwargs) -> dict:
         return {"x": tensors[REGISTRY_KEYS.X_KEY]}
 
     def _get_generative_input(self, tensors: dict, inference_outputs: dict, **kwargs) -> dict:
+        batch_index = tensors.get(REGISTRY_KEYS.BATCH_KEY)
+        if batch_index is not None and "enumeration_weights" in inference_outputs:
+            batch_index = batch_index.repeat_interleave(self.n_enumerated, dim=0)
         return {
             "c": inference_outputs["c"],
             "s": inference_outputs["s"],
             "library": inference_outputs["library"],
-            "batch_index": tensors.get(REGISTRY_KEYS.BATCH_KEY),
+            "batch_index": batch_index,
         }
 
     @auto_move_data
@@ -283,6 +332,9 @@ class CplMixVAEModule(BaseModuleClass):
 
         In training each arm sees its own augmented copy and ``c`` is a relaxed sample at
         ``temperature``; in evaluation every arm sees ``x`` and ``c`` is the one-hot argmax.
+        With ``n_enumerated = m`` (training only) ``c``, ``s`` and ``library`` hold ``m``
+        rows per cell, one per candidate category (cell-major), and ``enumeration_weights``
+        ``(A, B, m)`` their renormalised posterior; ``log_c`` stays one sample per cell.
         With ``use_teacher`` (training only) ``c`` is the one-hot label of the
         :class:`ClusterTeacher`, returned as ``teacher_labels`` for the loss.
         """
@@ -300,6 +352,17 @@ class CplMixVAEModule(BaseModuleClass):
             outputs["teacher_labels"] = self.teacher(encoder_input)
             c = F.one_hot(outputs["teacher_labels"], self.n_categories).to(log_q.dtype)
             log_c = c.log()
+        elif self.training and self.self_labelling:
+            outputs["teacher_labels"] = self.best_categories(x_arm, z, library)
+            c = F.one_hot(outputs["teacher_labels"], self.n_categories).to(log_q.dtype)
+            log_c = c.log()
+        elif self.training and self.n_enumerated:
+            log_c = log_gumbel_softmax_sample(log_q, temperature)  # for the coupling only
+            top_log_q, top = log_q.topk(self.n_enumerated, dim=-1)
+            outputs["enumeration_weights"] = torch.softmax(top_log_q, dim=-1)
+            c = F.one_hot(top, self.n_categories).to(log_q.dtype).flatten(1, 2)
+            z = z.repeat_interleave(self.n_enumerated, dim=1)
+            library = library.repeat_interleave(self.n_enumerated, dim=1)
         elif self.training:
             log_c = log_gumbel_softmax_sample(log_q, temperature)
             c = log_c.exp()
@@ -357,8 +420,15 @@ class CplMixVAEModule(BaseModuleClass):
         inf, gen = inference_outputs, generative_outputs
         # Pruned categories (log q = -inf) are left out of every term on q.
         log_q = inf["log_q"][..., self.active]
-        reconstruction = -gen["px"].log_prob(inf["x_arm"]).sum(-1)  # (A, B)
+        x_arm = inf["x_arm"]
+        if "enumeration_weights" in inf:
+            x_arm = x_arm.repeat_interleave(self.n_enumerated, dim=1)
+        reconstruction = -gen["px"].log_prob(x_arm).sum(-1)  # (A, B) or (A, B m)
         kl_state = gaussian_kl(inf["s_mean"], inf["s_var"], gen["prior_mean"], gen["prior_var"])
+        if "enumeration_weights" in inf:  # exact average over each cell's m candidates
+            weights = inf["enumeration_weights"]
+            reconstruction = (weights * reconstruction.unflatten(1, weights.shape[1:])).sum(-1)
+            kl_state = (weights * kl_state.unflatten(1, weights.shape[1:])).sum(-1)
         entropy = categorical_entropy(log_q)  # (A,)
         coupled = inf["log_c"][..., self.active] if self.coupling_input == "samples" else log_q
         coupling = perturbed_aitchison_distance(
