@@ -83,3 +83,21 @@ def test_the_head_learns_the_assignment_by_cross_entropy():
     assert out.loss.item() == pytest.approx(torch.sum(rec + kl + cross_entropy).item(), rel=1e-6)
     out.loss.backward()
     assert module.category_head.weight.grad.abs().sum() > 0
+
+
+def test_self_labelling_and_enumeration_are_exclusive():
+    with pytest.raises(ValueError, match="choose one"):
+        CplMixVAEModule(n_input=12, n_categories=4, self_labelling=True, n_enumerated=2)
+
+
+def test_model_trains_saves_and_loads_with_self_labelling(tmp_path):
+    import scmixvae
+
+    adata = scmixvae.datasets.simulate(n_cells=120, n_types=3, n_genes=60, seed=0)
+    scmixvae.CplMixVAE.setup_anndata(adata, layer="counts")
+    model = scmixvae.CplMixVAE(adata, n_categories=3, self_labelling=True)
+    model.train(max_epochs=2, enable_progress_bar=False, accelerator="cpu")
+    model.save(tmp_path / "model")
+    loaded = scmixvae.CplMixVAE.load(tmp_path / "model", adata=adata)
+    assert loaded.module.self_labelling
+    assert loaded.get_cell_types().equals(model.get_cell_types())

@@ -146,6 +146,11 @@ class CplMixVAEModule(BaseModuleClass):
                 f"n_enumerated must be between 0 and n_categories={n_categories}, "
                 f"got {n_enumerated}."
             )
+        if n_enumerated and self_labelling:
+            raise ValueError(
+                "n_enumerated and self_labelling are two ways to train the categories; "
+                "choose one (set n_enumerated=0 or self_labelling=False)."
+            )
         if initialization not in INITIALIZATIONS:
             raise ValueError(
                 f"Unknown initialization {initialization!r}; choose one of {INITIALIZATIONS}."
