@@ -307,14 +307,21 @@ def render() -> None:
         "ablation) are `cplmix_a2` / `cplmix_a1` in `accuracy.md`. Seed 0 was the screen; runs",
         "of one setting differ by up to ±0.1 ACC across seeds (PBMC), so single-seed gaps",
         "below that are not conclusive. Variants listed without rows were stopped for time.",
+        "The `oracle_*` variants start from the true types (an upper bound on any warm start)",
+        "and ask whether training keeps them; `fixed_point.md` compares the losses.",
         "",
         f"Every variant is the paper's configuration `{PAPER}` plus the changes listed.",
         "",
         "| variant | description | changes |",
         "|---|---|---|",
-        *[f"| {name} | {text} | `{changes}` |" for name, (text, changes) in VARIANTS.items()],
+        *[
+            f"| {name} | {text} | `{changes}` |"
+            for name, (text, changes) in (VARIANTS | ORACLE_VARIANTS).items()
+        ],
         "| kmeans_teacher_only | the warm start's own labels: k-means (10 restarts) on 50 PCs"
         " of log(1 + 1e4 · x / library), no training | — |",
+        "| oracle_teacher_only | the oracle warm start's own labels: nearest true-type centroid"
+        " in the same PCA space, no training | — |",
         "",
         *table,
         "",

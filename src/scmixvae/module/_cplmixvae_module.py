@@ -97,13 +97,16 @@ class CplMixVAEModule(BaseModuleClass):
         categories of ``q(c | x)``, weighted by ``q`` renormalised over them, so that ``q``
         gets the exact gradient of that average instead of the relaxation's biased one; the
         coupling still compares Gumbel-softmax samples. Costs ``m`` decoder passes per cell.
+        Experimental: ``m = 3`` did not improve accuracy (``benchmarks/ablation.md``).
     self_labelling
         Train the categories by classification EM instead of Gumbel-softmax samples: in each
         training step every arm's decoder scores each cell under every active category
         (reconstruction + state KL, ``s`` at its posterior mean, no gradient), the decoder
         is fed the one-hot of the best category and the category head learns it by
         cross-entropy, as from the k-means teacher. Costs ``K`` decoder passes (without
-        backward) per cell.
+        backward) per cell. Experimental: it kept a start from the true types better than
+        the Gumbel-softmax samples did, but did not improve accuracy from a cold or k-means
+        start (``benchmarks/ablation.md``).
 
     Examples
     --------
