@@ -222,40 +222,28 @@ def oracle_teacher_only(adata, k, seed, dataset):
 
 
 #: name -> (description, changes to PAPER) of the oracle-start variants.
+ORACLE_START = DEFAULTS | {"initialization": "kmeans"}
 ORACLE_VARIANTS = {
     "oracle_start": (
         "the defaults, warm-started from the true types (teacher centroids at the true types' "
         "means)",
-        DEFAULTS | {"initialization": "kmeans"},
+        ORACLE_START,
     ),
-    "oracle_start_l0": (
-        "as oracle_start with λ = 0 (two uncoupled arms)",
-        DEFAULTS | {"initialization": "kmeans", "coupling_weight": 0.0},
-    ),
-    "oracle_start_hard": (
-        "as oracle_start with straight-through hard samples fed to the decoder",
-        DEFAULTS | {"initialization": "kmeans", "hard_samples": True},
-    ),
-    "oracle_start_beta10": (
-        "as oracle_start with β = 10 on the state KL",
-        DEFAULTS | {"initialization": "kmeans", "kl_weight": 10.0},
-    ),
-    "oracle_start_t03": (
-        "as oracle_start with Gumbel-softmax temperature 0.3",
-        DEFAULTS | {"initialization": "kmeans", "temperature": 0.3},
-    ),
-    "oracle_start_enum3": (
-        "as oracle_start with the reconstruction averaged over the 3 most probable categories",
-        DEFAULTS | {"initialization": "kmeans", "n_enumerated": 3},
-    ),
-    "oracle_start_selflabel": (
-        "as oracle_start, then classification EM (self_labelling)",
-        DEFAULTS | {"initialization": "kmeans", "self_labelling": True},
-    ),
-    "oracle_start_latent50": (
-        "as oracle_start with a bottleneck of 50 (n_latent)",
-        DEFAULTS | {"initialization": "kmeans", "n_latent": 50},
-    ),
+} | {
+    f"oracle_start_{suffix}": (f"as oracle_start with {text}", ORACLE_START | changes)
+    for suffix, text, changes in [
+        ("l0", "λ = 0 (two uncoupled arms)", {"coupling_weight": 0.0}),
+        ("hard", "straight-through hard samples fed to the decoder", {"hard_samples": True}),
+        ("beta10", "β = 10 on the state KL", {"kl_weight": 10.0}),
+        ("t03", "Gumbel-softmax temperature 0.3", {"temperature": 0.3}),
+        (
+            "enum3",
+            "the reconstruction averaged over the 3 most probable categories",
+            {"n_enumerated": 3},
+        ),
+        ("selflabel", "classification EM (self_labelling) after it", {"self_labelling": True}),
+        ("latent50", "a bottleneck of 50 (n_latent)", {"n_latent": 50}),
+    ]
 }
 
 
