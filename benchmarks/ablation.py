@@ -147,6 +147,11 @@ VARIANTS: dict[str, tuple[str, dict]] = {
         "the k-means warm start (20 % of epochs), then classification EM (self_labelling)",
         DEFAULTS | {"initialization": "kmeans", "self_labelling": True},
     ),
+    "defaults_head_hidden": (
+        "the defaults with the category head reading the encoder's last 100-wide hidden layer "
+        "instead of the 10-wide bottleneck (category_input='hidden')",
+        DEFAULTS | {"category_input": "hidden"},
+    ),
     "defaults_epochs2x": (
         "the defaults trained for twice the default number of epochs",
         DEFAULTS | {"epoch_factor": 2},

@@ -155,3 +155,16 @@ def test_hard_samples_are_one_hot_with_relaxed_gradient():
     assert _grads(module, rec)["category_head.weight"]  # through the straight-through path
     # the coupling compares the relaxed samples, which are not one-hot
     assert not torch.equal(inf["log_c"].exp().max(-1).values, torch.ones(2, 16))
+
+
+def test_category_head_can_read_the_hidden_layer_instead_of_the_bottleneck():
+    module = CplMixVAEModule(n_input=12, n_categories=3, category_input="hidden")
+    assert module.category_head.weight.shape == (2, 100, 3)
+    inf, _, _ = _run(module, _counts())
+    assert inf["log_q"].shape == (2, 16, 3)
+    # q no longer passes through the bottleneck: the entropy's gradient skips encoder_out
+    g = _grads(module, categorical_entropy(inf["log_q"]).sum())
+    assert g["category_head.weight"] and g["encoder.layers.0.weight"]
+    assert not g["encoder_out.0.weight"]
+    with pytest.raises(ValueError, match="category_input"):
+        CplMixVAEModule(n_input=12, n_categories=3, category_input="latent")

@@ -32,6 +32,8 @@ from ._objective import (
 STATE_PRIORS = ("type", "standard")
 #: Values of ``coupling_input``: what the coupling distance compares between arms.
 COUPLING_INPUTS = ("samples", "posteriors")
+#: Values of ``category_input``: what the category head reads.
+CATEGORY_INPUTS = ("bottleneck", "hidden")
 #: Values of ``initialization``: how the categorical posterior starts (see ``ClusterTeacher``).
 INITIALIZATIONS = ("random", "kmeans")
 
@@ -91,6 +93,11 @@ class CplMixVAEModule(BaseModuleClass):
     hard_samples
         Feed the decoder the one-hot argmax of the Gumbel-softmax sample, with the relaxed
         sample's gradient (straight-through); the coupling still compares relaxed samples.
+    category_input
+        ``"bottleneck"``: ``q(c | x)`` is a linear map of the ``L``-wide bottleneck ``z``, as
+        in the paper (SPEC section 1). ``"hidden"``: of the encoder's last ``F``-wide hidden
+        layer, so that the category head does not share the bottleneck with the state.
+        Experimental (``benchmarks/ablation.md``).
     n_enumerated
         ``0``: the decoder sees one Gumbel-softmax sample of ``c`` (the paper). ``m > 0``:
         the reconstruction and state KL are averaged exactly over the ``m`` most probable
@@ -142,8 +149,13 @@ class CplMixVAEModule(BaseModuleClass):
         hard_samples: bool = False,
         n_enumerated: int = 0,
         self_labelling: bool = False,
+        category_input: str = "bottleneck",
     ):
         super().__init__()
+        if category_input not in CATEGORY_INPUTS:
+            raise ValueError(
+                f"Unknown category_input {category_input!r}; choose one of {CATEGORY_INPUTS}."
+            )
         if n_enumerated < 0 or n_enumerated > n_categories:
             raise ValueError(
                 f"n_enumerated must be between 0 and n_categories={n_categories}, "
@@ -184,6 +196,7 @@ class CplMixVAEModule(BaseModuleClass):
         self.hard_samples = hard_samples
         self.n_enumerated = n_enumerated
         self.self_labelling = self_labelling
+        self.category_input = category_input
         augmentation_kwargs = augmentation_kwargs or {}
         if augmentation == "generative":  # built for these data; the model trains it first
             augmentation_kwargs = {
@@ -205,7 +218,8 @@ class CplMixVAEModule(BaseModuleClass):
         self.encoder_out = nn.Sequential(
             ArmLinear(arms, width, n_latent), ArmBatchNorm(arms, n_latent)
         )
-        self.category_head = ArmLinear(arms, n_latent, n_categories)
+        head_width = n_latent if category_input == "bottleneck" else width
+        self.category_head = ArmLinear(arms, head_width, n_categories)
         self.state_head = ArmLinear(arms, n_latent + n_categories, 2 * n_states)
         if state_prior == "type":
             self.prior_mean = nn.Parameter(torch.zeros(arms, n_categories, n_states))
@@ -246,8 +260,10 @@ class CplMixVAEModule(BaseModuleClass):
         return self._encode_normalised(self.encoder_input(x_arm, library))
 
     def _encode_normalised(self, encoder_input: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        z = self.encoder_out(self.encoder(encoder_input))
-        logits = self.category_head(z).masked_fill(~self.active, float("-inf"))
+        hidden = self.encoder(encoder_input)
+        z = self.encoder_out(hidden)
+        head_input = z if self.category_input == "bottleneck" else hidden
+        logits = self.category_head(head_input).masked_fill(~self.active, float("-inf"))
         return z, torch.log_softmax(logits, dim=-1)
 
     def mask_category(self, category: int) -> None:
