@@ -97,7 +97,8 @@ class CplMixVAEModule(BaseModuleClass):
         ``"bottleneck"``: ``q(c | x)`` is a linear map of the ``L``-wide bottleneck ``z``, as
         in the paper (SPEC section 1). ``"hidden"``: of the encoder's last ``F``-wide hidden
         layer, so that the category head does not share the bottleneck with the state.
-        Experimental (``benchmarks/ablation.md``).
+        Experimental: it used more categories but lowered accuracy on the three datasets
+        measured (``benchmarks/ablation.md``).
     n_enumerated
         ``0``: the decoder sees one Gumbel-softmax sample of ``c`` (the paper). ``m > 0``:
         the reconstruction and state KL are averaged exactly over the ``m`` most probable
