@@ -33,7 +33,6 @@ from scvi import REGISTRY_KEYS
 
 import scmixvae
 from scmixvae.model._cplmixvae import default_max_epochs
-from scmixvae.module import gaussian_kl
 
 RESULTS = HERE / "results" / "fixed_point.jsonl"
 MODES = ("cold", "true_types", "true_start")
@@ -56,29 +55,20 @@ def full_data_loss(model) -> dict[str, float]:
 def best_categories(model) -> np.ndarray:
     """Each arm's category of lowest reconstruction + state KL per cell, ``(n_cells, A)``.
 
-    All K categories are tried, eval mode, ``s`` at its posterior mean given the candidate.
+    All K categories are tried (``CplMixVAEModule.best_categories``) in eval mode, ``s`` at
+    its posterior mean given the candidate.
     These are the labels one hard-EM step would give: if they differ from the arm's own,
     its partition is not a fixed point of per-cell reassignment. Arms are scored separately
     because each arm numbers its categories its own way.
     """
     module = model.module.eval()
-    n_categories = module.n_categories
     best = []
     for tensors in model._make_data_loader(adata=model.adata, batch_size=1024):
         x = tensors[REGISTRY_KEYS.X_KEY].float()
         x_arm = x.expand(module.n_arms, *x.shape)
         library = module.library_size(x_arm)
         z, _ = module.encode(x_arm, library)
-        losses = []
-        for category in range(n_categories):
-            c = torch.zeros(*z.shape[:-1], n_categories)
-            c[..., category] = 1.0
-            s_mean, s_var = module.state_posterior(z, c)
-            prior_mean, prior_var = module.state_prior_params(c)
-            loss = -module.decode(c, s_mean, library).log_prob(x_arm).sum(-1)
-            loss = loss + gaussian_kl(s_mean, s_var, prior_mean, prior_var)
-            losses.append(loss)
-        best.append(torch.stack(losses, -1).argmin(-1).T.numpy())
+        best.append(module.best_categories(x_arm, z, library).T.numpy())
     return np.concatenate(best).astype(str)
 
 
