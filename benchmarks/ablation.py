@@ -196,7 +196,7 @@ def oracle_teacher(labels: np.ndarray):
 
     def fit(self, x, seed=0):
         original(self, x, seed=seed)
-        embedding = (torch.as_tensor(np.asarray(x)) - self.mean) @ self.components
+        embedding = self.embed(torch.as_tensor(np.asarray(x)))
         for code in range(codes.max() + 1):
             self.centroids[code] = embedding[torch.as_tensor(codes == code)].mean(0)
         return self

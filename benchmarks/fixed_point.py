@@ -91,13 +91,13 @@ def teach(model, labels: np.ndarray) -> float:
     for tensors in model._make_data_loader(adata=model.adata, batch_size=1024):
         x = tensors[REGISTRY_KEYS.X_KEY].float()
         chunks.append(module.encoder_input(x, module.library_size(x)))
-    teacher = module.teacher
-    embedding = (torch.cat(chunks) - teacher.mean) @ teacher.components
+    teacher, encoder_input = module.teacher, torch.cat(chunks)
+    embedding = teacher.embed(encoder_input)
     codes = torch.as_tensor(labels.astype(int))
     teacher.centroids.fill_(1e6)
     for code in codes.unique():
         teacher.centroids[code] = embedding[codes == code].mean(0)
-    return float((teacher(torch.cat(chunks)) == codes).float().mean())
+    return float((teacher(encoder_input) == codes).float().mean())
 
 
 def train(dataset: str, seed: int, mode: str) -> dict:

@@ -84,9 +84,13 @@ class ClusterTeacher(nn.Module):
             np.ascontiguousarray(array), dtype=torch.float32, device=self.mean.device
         )
 
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """PCA coordinates ``(x − μ) W`` of every row of ``x``, the space of the centroids."""
+        return (x - self.mean) @ self.components
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Label of the nearest centroid for every row of ``x`` (any leading shape)."""
-        embedding = (x - self.mean) @ self.components
+        embedding = self.embed(x)
         return torch.cdist(embedding, self.centroids.expand(*embedding.shape[:-2], -1, -1)).argmin(
             -1
         )

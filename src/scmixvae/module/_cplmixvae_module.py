@@ -323,15 +323,17 @@ class CplMixVAEModule(BaseModuleClass):
         decoder_mode = self.decoder.training
         self.decoder.eval()
         scores = torch.full((*z.shape[:-1], self.n_categories), float("inf"), device=z.device)
-        for category in self.active.nonzero().flatten().tolist():
-            c = torch.zeros_like(scores)
-            c[..., category] = 1.0
-            s_mean, s_var = self.state_posterior(z, c)
-            prior_mean, prior_var = self.state_prior_params(c)
-            scores[..., category] = -self.decode(c, s_mean, library).log_prob(x_arm).sum(
-                -1
-            ) + gaussian_kl(s_mean, s_var, prior_mean, prior_var)
-        self.decoder.train(decoder_mode)
+        try:
+            for category in self.active.nonzero().flatten().tolist():
+                c = torch.zeros_like(scores)
+                c[..., category] = 1.0
+                s_mean, s_var = self.state_posterior(z, c)
+                prior_mean, prior_var = self.state_prior_params(c)
+                reconstruction = -self.decode(c, s_mean, library).log_prob(x_arm).sum(-1)
+                kl_state = gaussian_kl(s_mean, s_var, prior_mean, prior_var)
+                scores[..., category] = reconstruction + kl_state
+        finally:
+            self.decoder.train(decoder_mode)
         return scores.argmin(-1)
 
     # ---- scvi-tools module protocol -----------------------------------------------------
@@ -369,16 +371,17 @@ class CplMixVAEModule(BaseModuleClass):
         encoder_input = once_if_shared(lambda x: self.encoder_input(x, self.library_size(x)), x_arm)
         z, log_q = self._encode_normalised(encoder_input)
         outputs = {}
-        if self.training and use_teacher:
-            if self.teacher is None:
+        if self.training and (use_teacher or self.self_labelling):
+            # Labels the head is taught: the k-means teacher's, else the decoders' best.
+            if use_teacher and self.teacher is None:
                 raise ValueError(
                     "use_teacher=True needs a module built with initialization='kmeans'."
                 )
-            outputs["teacher_labels"] = self.teacher(encoder_input)
-            c = F.one_hot(outputs["teacher_labels"], self.n_categories).to(log_q.dtype)
-            log_c = c.log()
-        elif self.training and self.self_labelling:
-            outputs["teacher_labels"] = self.best_categories(x_arm, z, library)
+            outputs["teacher_labels"] = (
+                self.teacher(encoder_input)
+                if use_teacher
+                else self.best_categories(x_arm, z, library)
+            )
             c = F.one_hot(outputs["teacher_labels"], self.n_categories).to(log_q.dtype)
             log_c = c.log()
         elif self.training and self.n_enumerated:
