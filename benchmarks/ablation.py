@@ -156,6 +156,14 @@ VARIANTS: dict[str, tuple[str, dict]] = {
         "the defaults trained for twice the default number of epochs",
         DEFAULTS | {"epoch_factor": 2},
     ),
+    "defaults_states1": (
+        "the defaults with a 1-dimensional state s (n_states=1 instead of 2)",
+        DEFAULTS | {"n_states": 1},
+    ),
+    "defaults_states10": (
+        "the defaults with a 10-dimensional state s (n_states=10 instead of 2)",
+        DEFAULTS | {"n_states": 10},
+    ),
 }
 
 

@@ -14,7 +14,12 @@ the same full-data loss (eval mode: every arm sees the cell, ``c`` is the arm's 
 - ``kmeans_em``: ``kmeans_types``, then ``EM_ROUNDS`` rounds of: reassign every cell (arm 0's
   best category), move the teacher's centroids to the means of the new labels, train
   another clamped run. The teacher is a nearest-centroid rule, so it approximates the
-  reassigned labels; ``teacher_accs`` records how well it matches them each round.
+  reassigned labels; ``teacher_accs`` records how well it matches them each round;
+- ``true_types_long``: ``true_types`` for as many clamped runs as ``kmeans_em`` (no
+  reassignment), so that the two losses compare at the same training budget;
+- ``leiden_em``: ``kmeans_em`` started from Leiden at the true K on a PCA graph (the
+  ``pca_leiden_k`` baseline of ``accuracy.py``) instead of k-means; ``start_acc`` is the
+  ACC of those Leiden labels.
 
 If ``true_types`` reaches a lower reconstruction + KL than ``cold``, the objective prefers
 the true partition and the cold start's accuracy gap is an optimisation problem; if it is
@@ -27,6 +32,7 @@ higher, the objective itself prefers another partition.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 
 import numpy as np
@@ -34,14 +40,33 @@ import pandas as pd
 import scvi
 import torch
 from ablation import DEFAULTS, oracle_teacher, variant_kwargs
-from accuracy import HERE, QUIET, append_row, load, machine_line, run_metadata
+from accuracy import (
+    HERE,
+    QUIET,
+    append_row,
+    leiden_at_k,
+    load,
+    machine_line,
+    pca_neighbors,
+    run_metadata,
+)
 from scvi import REGISTRY_KEYS
 
 import scmixvae
 from scmixvae.model._cplmixvae import default_max_epochs
 
 RESULTS = HERE / "results" / "fixed_point.jsonl"
-MODES = ("cold", "true_types", "true_start", "kmeans_types", "kmeans_em")
+MODES = (
+    "cold",
+    "true_types",
+    "true_types_long",
+    "true_start",
+    "kmeans_types",
+    "kmeans_em",
+    "leiden_em",
+)
+#: Modes that run hard-EM rounds after their first clamped run.
+EM_MODES = ("kmeans_em", "leiden_em")
 #: Hard-EM rounds of ``kmeans_em`` after its first clamped run.
 EM_ROUNDS = 2
 
@@ -100,35 +125,46 @@ def teach(model, labels: np.ndarray) -> float:
     return float((teacher(encoder_input) == codes).float().mean())
 
 
-def train(dataset: str, seed: int, mode: str) -> dict:
+def start_labels(adata, label_key: str, k: int, seed: int, mode: str) -> np.ndarray | None:
+    """The labels a mode's teacher starts from; ``None``: the k-means teacher's own."""
+    if mode in ("true_types", "true_types_long", "true_start"):
+        return adata.obs[label_key].astype(str).to_numpy()
+    if mode == "leiden_em":
+        return leiden_at_k(pca_neighbors(adata, seed), k, seed)[0]
+    return None
+
+
+def train(dataset: str, seed: int, mode: str, n_states: int) -> dict:
     adata, label_key = load(dataset)
     k = adata.obs[label_key].nunique()
-    changes = DEFAULTS | ({"initialization": "kmeans"} if mode != "cold" else {})
+    changes = DEFAULTS | {"n_states": n_states}
+    changes |= {"initialization": "kmeans"} if mode != "cold" else {}
     kwargs = variant_kwargs(changes, adata.n_obs)
     train_kwargs = kwargs.pop("train_kwargs")
+    reference = adata.obs[label_key].astype(str).to_numpy()
+    labels = start_labels(adata, label_key, k, seed, mode)
+    extra = {}
+    if mode == "leiden_em":
+        extra["start_acc"] = scmixvae.tl.matched_accuracy(labels, reference)
     scvi.settings.seed = seed
     scmixvae.CplMixVAE.setup_anndata(adata, layer="counts")
     model = scmixvae.CplMixVAE(adata, n_categories=k, **kwargs)
     start = time.perf_counter()
-    extra = {}
-    if mode in ("true_types", "kmeans_types", "kmeans_em"):
+    if mode not in ("cold", "true_start"):
         train_kwargs["plan_kwargs"] |= {"n_epochs_teacher": default_max_epochs(adata.n_obs)}
-    if mode in ("kmeans_types", "kmeans_em"):
+    with oracle_teacher(labels) if labels is not None else contextlib.nullcontext():
         model.train(accelerator="cpu", **QUIET, **train_kwargs)
-        reference = adata.obs[label_key].astype(str).to_numpy()
-        for _ in range(EM_ROUNDS if mode == "kmeans_em" else 0):
-            labels = best_categories(model)[:, 0]
-            extra.setdefault("round_reassigned_accs", []).append(
-                scmixvae.tl.matched_accuracy(labels, reference)
-            )
-            extra.setdefault("teacher_accs", []).append(teach(model, labels))
-            model.train(accelerator="cpu", **QUIET, **train_kwargs)
-    else:
-        with oracle_teacher(adata.obs[label_key].astype(str).to_numpy()):
-            model.train(accelerator="cpu", **QUIET, **train_kwargs)
+    for _ in range(EM_ROUNDS if mode in EM_MODES else 0):
+        labels = best_categories(model)[:, 0]
+        extra.setdefault("round_reassigned_accs", []).append(
+            scmixvae.tl.matched_accuracy(labels, reference)
+        )
+        extra.setdefault("teacher_accs", []).append(teach(model, labels))
+        model.train(accelerator="cpu", **QUIET, **train_kwargs)
+    for _ in range(EM_ROUNDS if mode == "true_types_long" else 0):
+        model.train(accelerator="cpu", **QUIET, **train_kwargs)
     seconds = time.perf_counter() - start
     labels = model.get_cell_types().astype(str).to_numpy()
-    reference = adata.obs[label_key].astype(str).to_numpy()
     loss = full_data_loss(model)
     reassigned = best_categories(model)
     arm_labels = model.get_arm_labels().to_numpy().astype(str)
@@ -137,6 +173,7 @@ def train(dataset: str, seed: int, mode: str) -> dict:
         "dataset": dataset,
         "mode": mode,
         "seed": seed,
+        "n_states": n_states,
         "acc": scmixvae.tl.matched_accuracy(labels, reference),
         "n_used": int(pd.Series(labels).nunique()),
         "reassigned_acc": np.mean(
@@ -152,9 +189,10 @@ def train(dataset: str, seed: int, mode: str) -> dict:
 
 
 def render() -> None:
-    rows = pd.read_json(RESULTS, lines=True).drop_duplicates(
-        ["dataset", "mode", "seed"], keep="last"
-    )
+    rows = pd.read_json(RESULTS, lines=True)
+    # Rows from before --n-states ran with the default state dimension.
+    rows["n_states"] = rows.get("n_states", pd.Series(2, index=rows.index)).fillna(2).astype(int)
+    rows = rows.drop_duplicates(["dataset", "mode", "seed", "n_states"], keep="last")
     lines = [
         "# Is the true partition a good point of the objective? (issue 3)",
         "",
@@ -164,27 +202,29 @@ def render() -> None:
         "`cold` as users do; `true_types` / `kmeans_types` with `c` clamped to the true types /",
         "the k-means labels throughout; `true_start` clamped to the true types for the first",
         "20 % only; `kmeans_em` is `kmeans_types` plus two rounds of hard EM (reassign, retrain",
-        "clamped; three runs in all). Details in the script's docstring.",
+        "clamped; three runs in all); `leiden_em` the same from Leiden at the true K on a PCA",
+        "graph (`start` column: that clustering's ACC); `true_types_long` is `true_types` for",
+        "three runs, the budget of the EM modes. Details in the script's docstring.",
         "Losses: mean per cell over all cells and both arms, eval mode (argmax `c`), in nats.",
         "`reassigned`: in each arm, each cell moved to the category that arm's decoder scores",
         "best (one hard-EM step, `best_categories` in the script): the ACC of those labels and",
         "the fraction of cells whose best category is the arm's own label, both averaged over",
         "arms (blank: run before these columns).",
         "",
-        "| dataset | seed | mode | ACC | used | reconstruction | state KL | total "
-        "| reassigned ACC | reassigned = own | wall s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| dataset | seed | mode | S | ACC | used | reconstruction | state KL | total "
+        "| reassigned ACC | reassigned = own | start | wall s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
 
     def number(value, digits):
         return "" if pd.isna(value) else f"{value:.{digits}f}"
 
-    for r in rows.sort_values(["dataset", "seed", "mode"]).itertuples():
+    for r in rows.sort_values(["dataset", "seed", "n_states", "mode"]).itertuples():
         lines.append(
-            f"| {r.dataset} | {r.seed} | {r.mode} | {r.acc:.3f} | {r.n_used} "
+            f"| {r.dataset} | {r.seed} | {r.mode} | {r.n_states} | {r.acc:.3f} | {r.n_used} "
             f"| {r.reconstruction:.1f} | {r.kl_state:.2f} | {r.total:.1f} "
             f"| {number(r.reassigned_acc, 3)} | {number(r.reassigned_kept, 3)} "
-            f"| {r.seconds:.0f} |"
+            f"| {number(r.start_acc, 3)} | {r.seconds:.0f} |"
         )
     lines += ["", machine_line(rows), ""]
     (HERE / "fixed_point.md").write_text("\n".join(lines))
@@ -198,6 +238,7 @@ def main() -> None:
     parser.add_argument("--dataset", default="sim40")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--mode", choices=MODES, default="cold")
+    parser.add_argument("--n-states", type=int, default=2, help="state dimensions S")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--render", action="store_true")
     args = parser.parse_args()
@@ -205,7 +246,7 @@ def main() -> None:
     if args.render:
         render()
         return
-    append_row(RESULTS, train(args.dataset, args.seed, args.mode))
+    append_row(RESULTS, train(args.dataset, args.seed, args.mode, args.n_states))
 
 
 if __name__ == "__main__":
