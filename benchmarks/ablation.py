@@ -193,9 +193,10 @@ def teacher_only(adata, k, seed, dataset):
 
 @contextmanager
 def oracle_teacher(labels: np.ndarray):
-    """Make every ``ClusterTeacher.fit`` place its centroids at the true types' means.
+    """Make every ``ClusterTeacher.fit`` place its centroids at the means of ``labels``.
 
-    The PCA is fitted as usual; the centroids become the mean embedding of each true type,
+    ``labels`` are the true types (the oracle start) or any clustering of the cells.
+    The PCA is fitted as usual; the centroids become the mean embedding of each label,
     so the warm start teaches (nearest-centroid) true labels. Valid when the teacher is fitted
     on all cells in order, i.e. datasets below 20,000 cells, as here.
     """

@@ -67,7 +67,8 @@ MODES = (
 )
 #: Modes that run hard-EM rounds after their first clamped run.
 EM_MODES = ("kmeans_em", "leiden_em")
-#: Hard-EM rounds of ``kmeans_em`` after its first clamped run.
+#: Hard-EM rounds of the EM modes after their first clamped run (and the extra clamped runs
+#: of ``true_types_long``).
 EM_ROUNDS = 2
 
 
@@ -126,7 +127,10 @@ def teach(model, labels: np.ndarray) -> float:
 
 
 def start_labels(adata, label_key: str, k: int, seed: int, mode: str) -> np.ndarray | None:
-    """The labels a mode's teacher starts from; ``None``: the k-means teacher's own."""
+    """The labels a mode's teacher starts from; ``None``: the k-means teacher's own.
+
+    Should Leiden return fewer than ``k`` clusters, the remaining centroids stay k-means ones.
+    """
     if mode in ("true_types", "true_types_long", "true_start"):
         return adata.obs[label_key].astype(str).to_numpy()
     if mode == "leiden_em":
