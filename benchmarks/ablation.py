@@ -197,7 +197,7 @@ def oracle_teacher(labels: np.ndarray):
 
     ``labels`` are the true types (the oracle start) or any clustering of the cells.
     The PCA is fitted as usual; the centroids become the mean embedding of each label,
-    so the warm start teaches (nearest-centroid) true labels. Valid when the teacher is fitted
+    so the warm start teaches (nearest-centroid) those labels. Valid when the teacher is fitted
     on all cells in order, i.e. datasets below 20,000 cells, as here.
     """
     codes = pd.factorize(labels, sort=True)[0]
