@@ -129,14 +129,11 @@ VARIANTS: dict[str, tuple[str, dict]] = {
         "and the decoder's first layer read it)",
         DEFAULTS | {"n_latent": 50},
     ),
-    **{
-        f"defaults_enum{m}": (
-            f"the defaults with the reconstruction averaged exactly over each cell's {m} most "
-            "probable categories (n_enumerated) instead of one Gumbel-softmax sample",
-            DEFAULTS | {"n_enumerated": m},
-        )
-        for m in (3,)
-    },
+    "defaults_enum3": (
+        "the defaults with the reconstruction averaged exactly over each cell's 3 most "
+        "probable categories (n_enumerated) instead of one Gumbel-softmax sample",
+        DEFAULTS | {"n_enumerated": 3},
+    ),
     "defaults_selflabel": (
         "the defaults trained by classification EM (self_labelling): each step assigns every "
         "cell to the category its decoder scores best, feeds that one-hot to the decoder and "

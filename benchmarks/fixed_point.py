@@ -102,7 +102,8 @@ def best_categories(model) -> np.ndarray:
         x_arm = x.expand(module.n_arms, *x.shape)
         library = module.library_size(x_arm)
         z, _ = module.encode(x_arm, library)
-        best.append(module.best_categories(x_arm, z, library).T.numpy())
+        batch_index = tensors.get(REGISTRY_KEYS.BATCH_KEY)
+        best.append(module.best_categories(x_arm, z, library, batch_index).T.numpy())
     return np.concatenate(best).astype(str)
 
 

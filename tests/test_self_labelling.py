@@ -20,7 +20,7 @@ def _module(**kwargs):
     return CplMixVAEModule(n_input=12, n_categories=4, self_labelling=True, **kwargs)
 
 
-def _scores_by_hand(module, x):
+def _scores_by_hand(module, x, batch_index=None):
     """Reconstruction + state KL of every cell under every category, ``(A, B, K)``.
 
     As in training, ``z`` comes from the encoder's batch statistics and the decoder uses its
@@ -35,7 +35,7 @@ def _scores_by_hand(module, x):
         c = F.one_hot(torch.full(z.shape[:-1], category), module.n_categories).float()
         mean, var = module.state_posterior(z, c)
         prior_mean, prior_var = module.state_prior_params(c)
-        rec = -module.decode(c, mean, library).log_prob(x_arm).sum(-1)
+        rec = -module.decode(c, mean, library, batch_index).log_prob(x_arm).sum(-1)
         scores.append(rec + gaussian_kl(mean, var, prior_mean, prior_var))
     module.decoder.train()
     return torch.stack(scores, -1)
@@ -83,6 +83,15 @@ def test_the_head_learns_the_assignment_by_cross_entropy():
     assert out.loss.item() == pytest.approx(torch.sum(rec + kl + cross_entropy).item(), rel=1e-6)
     out.loss.backward()
     assert module.category_head.weight.grad.abs().sum() > 0
+
+
+def test_the_assignment_decodes_with_the_cells_batch():
+    module, x = _module(n_batch=2), _counts()
+    tensors = {X: x, REGISTRY_KEYS.BATCH_KEY: torch.arange(10).remainder(2).unsqueeze(1)}
+    module(tensors)
+    expected = _scores_by_hand(module, x, tensors[REGISTRY_KEYS.BATCH_KEY]).argmin(-1)
+    inf, _, _ = module(tensors)
+    assert torch.equal(inf["teacher_labels"], expected)
 
 
 def test_self_labelling_and_enumeration_are_exclusive():

@@ -312,7 +312,11 @@ class CplMixVAEModule(BaseModuleClass):
 
     @torch.no_grad()
     def best_categories(
-        self, x_arm: torch.Tensor, z: torch.Tensor, library: torch.Tensor
+        self,
+        x_arm: torch.Tensor,
+        z: torch.Tensor,
+        library: torch.Tensor,
+        batch_index: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Each arm's active category of lowest reconstruction + state KL per cell, ``(A, B)``.
 
@@ -329,7 +333,8 @@ class CplMixVAEModule(BaseModuleClass):
                 c[..., category] = 1.0
                 s_mean, s_var = self.state_posterior(z, c)
                 prior_mean, prior_var = self.state_prior_params(c)
-                reconstruction = -self.decode(c, s_mean, library).log_prob(x_arm).sum(-1)
+                px = self.decode(c, s_mean, library, batch_index)
+                reconstruction = -px.log_prob(x_arm).sum(-1)
                 kl_state = gaussian_kl(s_mean, s_var, prior_mean, prior_var)
                 scores[..., category] = reconstruction + kl_state
         finally:
@@ -338,7 +343,10 @@ class CplMixVAEModule(BaseModuleClass):
 
     # ---- scvi-tools module protocol -----------------------------------------------------
     def _get_inference_input(self, tensors: dict, **kwargs) -> dict:
-        return {"x": tensors[REGISTRY_KEYS.X_KEY]}
+        return {
+            "x": tensors[REGISTRY_KEYS.X_KEY],
+            "batch_index": tensors.get(REGISTRY_KEYS.BATCH_KEY),
+        }
 
     def _get_generative_input(self, tensors: dict, inference_outputs: dict, **kwargs) -> dict:
         batch_index = tensors.get(REGISTRY_KEYS.BATCH_KEY)
@@ -353,7 +361,11 @@ class CplMixVAEModule(BaseModuleClass):
 
     @auto_move_data
     def inference(
-        self, x: torch.Tensor, temperature: float = 1.0, use_teacher: bool = False
+        self,
+        x: torch.Tensor,
+        temperature: float = 1.0,
+        use_teacher: bool = False,
+        batch_index: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Encode each arm's copy of ``x``; sample ``c`` (Gumbel-softmax) and ``s``.
 
@@ -364,6 +376,7 @@ class CplMixVAEModule(BaseModuleClass):
         ``(A, B, m)`` their renormalised posterior; ``log_c`` stays one sample per cell.
         With ``use_teacher`` (training only) ``c`` is the one-hot label of the
         :class:`ClusterTeacher`, returned as ``teacher_labels`` for the loss.
+        ``batch_index`` is only read by ``self_labelling``, whose scoring decodes.
         """
         x = x.float()  # a float64 tensor passed in directly; the weights are float32
         x_arm = self.augmenter(x, self.n_arms) if self.training else x.expand(self.n_arms, *x.shape)
@@ -380,7 +393,7 @@ class CplMixVAEModule(BaseModuleClass):
             outputs["teacher_labels"] = (
                 self.teacher(encoder_input)
                 if use_teacher
-                else self.best_categories(x_arm, z, library)
+                else self.best_categories(x_arm, z, library, batch_index)
             )
             c = F.one_hot(outputs["teacher_labels"], self.n_categories).to(log_q.dtype)
             log_c = c.log()
