@@ -31,6 +31,7 @@ from ..augment import Augmenter, GenerativeAugmenter
 from ..module import CplMixVAEModule
 from ..train import CplMixVAETrainingPlan
 from ._interpretation import InterpretationMixin
+from ._merging import CategoryMerging
 from ._persistence import PersistenceMixin, check_genes, data_source
 from ._pruning import PruningMixin
 from ._safe_training import (
@@ -55,8 +56,12 @@ _CELL_PASSES = 300_000
 
 # Share of the epochs spent in the k-means warm start (initialization="kmeans").
 _TEACHER_FRACTION = 0.2
-# Cells sampled to fit the warm start's PCA and k-means.
+# Cells sampled to fit the warm start's PCA and k-means (and to judge the merge).
 _TEACHER_MAX_CELLS = 20_000
+# initialization="overcluster": k-means clusters per requested type, and the share of the
+# epochs trained on the clusters before they are merged (benchmarks/merging.md).
+_OVERCLUSTERING = 2
+_MERGE_FRACTION = 0.5
 
 
 def default_max_epochs(n_obs: int) -> int:
@@ -191,9 +196,16 @@ class CplMixVAE(
         validate_values(data, layer, likelihood)
 
         n_batch = self.summary_stats.n_batch
+        self.n_types = int(n_categories)
+        # The over-clustering start's extra categories are merged away in training.
+        n_slots = (
+            min(_OVERCLUSTERING * self.n_types, n_obs)
+            if initialization == "overcluster"
+            else self.n_types
+        )
         self.module = self._module_cls(
             n_input=self.summary_stats.n_vars,
-            n_categories=int(n_categories),
+            n_categories=n_slots,
             n_states=int(n_states),
             n_arms=int(n_arms),
             n_batch=n_batch if n_batch > 1 else 0,
@@ -203,11 +215,11 @@ class CplMixVAE(
             initialization=initialization,
             **module_kwargs,
         )
-        self.category_names = [str(k) for k in range(n_categories)]
+        self.category_names = [str(k) for k in range(n_slots)]
         self.training_genes_ = data.var_names.astype(str).tolist()
         self._record_versions()
         self._model_summary_string = (
-            f"CplMixVAE: {n_arms} arm(s), {n_categories} categories, {n_states} state dims, "
+            f"CplMixVAE: {n_arms} arm(s), {self.n_types} categories, {n_states} state dims, "
             f"likelihood={likelihood}, augmentation={augmentation}, state prior={state_prior}"
         )
         self.init_params_ = self._get_init_params(locals())
@@ -419,8 +431,16 @@ class CplMixVAE(
         # Inference leaves the module in eval mode, which Lightning would keep.
         self.module.train()
         self._fit_augmenter(augmenter_kwargs or {})
+        teacher_cells = self._teacher_cells()
         if self.module.teacher is not None and not self.is_trained_:
-            self._fit_teacher()
+            self._fit_teacher(teacher_cells)
+        if self.module.initialization == "overcluster":
+            # Every training of this start is taught: the clusters, then their merge.
+            plan_kwargs = {"n_epochs_teacher": max_epochs} | (plan_kwargs or {})
+            if int(self.module.active.sum()) > self.n_types:
+                merge_epoch = round(_MERGE_FRACTION * max_epochs)
+                callbacks.append(CategoryMerging(self, teacher_cells, self.n_types, merge_epoch))
+        elif self.module.teacher is not None and not self.is_trained_:
             plan_kwargs = {"n_epochs_teacher": round(_TEACHER_FRACTION * max_epochs)} | (
                 plan_kwargs or {}
             )
@@ -482,13 +502,16 @@ class CplMixVAE(
         self.augmenter_history_ = augmenter.fit(get_matrix(data, layer), **fit_kwargs)
         augmenter.freeze()
 
-    @torch.inference_mode()
-    def _fit_teacher(self) -> None:
-        """Fit the k-means warm start on the encoder input of up to 20,000 random cells."""
-        module = self.module
+    def _teacher_cells(self) -> np.ndarray:
+        """Up to 20,000 random cells (seeded) that fit the warm start and judge the merge."""
         n_obs = self.adata.n_obs
         rng = np.random.default_rng(scvi.settings.seed)
-        indices = np.sort(rng.choice(n_obs, min(n_obs, _TEACHER_MAX_CELLS), replace=False))
+        return np.sort(rng.choice(n_obs, min(n_obs, _TEACHER_MAX_CELLS), replace=False))
+
+    @torch.inference_mode()
+    def _fit_teacher(self, indices: np.ndarray) -> None:
+        """Fit the k-means warm start on the encoder input of the cells ``indices``."""
+        module = self.module
         loader = self._make_data_loader(adata=self.adata, indices=indices, batch_size=1024)
         chunks = []
         for tensors in loader:
@@ -748,7 +771,7 @@ class CplMixVAE(
         module = self.module
         augmenter = module.augmenter
         return {
-            "n_categories": module.n_categories,
+            "n_categories": self.n_types,
             "n_states": module.n_states,
             "n_arms": module.n_arms,
             "likelihood": module.likelihood,

@@ -1,6 +1,7 @@
 """Pure-torch building blocks of cpl-mixVAE: the module, its layers and its loss terms."""
 
 from ._arm_layers import ArmBatchNorm, ArmLinear, ArmMLP, once_if_shared
+from ._category_merging import decoder_divergence, merge_categories
 from ._cluster_teacher import ClusterTeacher
 from ._cplmixvae_module import COUPLING_INPUTS, INITIALIZATIONS, STATE_PRIORS, CplMixVAEModule
 from ._finite_guard import NonFiniteLossError, check_finite_loss
@@ -28,8 +29,10 @@ __all__ = [
     "NonFiniteLossError",
     "categorical_entropy",
     "check_finite_loss",
+    "decoder_divergence",
     "gaussian_kl",
     "log_gumbel_softmax_sample",
+    "merge_categories",
     "observation_distribution",
     "once_if_shared",
     "perturbed_aitchison_distance",

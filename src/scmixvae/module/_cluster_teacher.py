@@ -18,9 +18,11 @@ from torch import nn
 
 
 class ClusterTeacher(nn.Module):
-    """Nearest-centroid labels in a fixed PCA space: ``argmin_k ‖(x − μ) W − m_k‖``.
+    """Nearest-centroid labels in a fixed PCA space: ``g(argmin_k ‖(x − μ) W − m_k‖)``.
 
     The buffers start at zero and are set by :meth:`fit`; they are saved with the module.
+    ``g`` maps each centroid to the category it teaches: the identity until
+    :meth:`assign_categories` merges centroids (the over-clustering start).
 
     Parameters
     ----------
@@ -48,6 +50,7 @@ class ClusterTeacher(nn.Module):
         self.register_buffer("mean", torch.zeros(n_input))
         self.register_buffer("components", torch.zeros(n_input, n_components))
         self.register_buffer("centroids", torch.zeros(n_categories, n_components))
+        self.register_buffer("category", torch.arange(n_categories))
 
     def fit(self, x: np.ndarray | sparse.spmatrix, seed: int = 0) -> ClusterTeacher:
         """Fit PCA and k-means (10 restarts) on cells × features ``x``; return ``self``.
@@ -88,9 +91,23 @@ class ClusterTeacher(nn.Module):
         """PCA coordinates ``(x − μ) W`` of every row of ``x``, the space of the centroids."""
         return (x - self.mean) @ self.components
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Label of the nearest centroid for every row of ``x`` (any leading shape)."""
+    def nearest_centroid(self, x: torch.Tensor) -> torch.Tensor:
+        """Index of the nearest centroid for every row of ``x`` (any leading shape)."""
         embedding = self.embed(x)
         return torch.cdist(embedding, self.centroids.expand(*embedding.shape[:-2], -1, -1)).argmin(
             -1
         )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Category taught for every row of ``x``: that of its nearest centroid."""
+        return self.category[self.nearest_centroid(x)]
+
+    def assign_categories(self, category: np.ndarray | torch.Tensor) -> None:
+        """Make centroid ``k`` teach category ``category[k]`` (one entry per centroid)."""
+        category = torch.as_tensor(np.asarray(category), device=self.category.device)
+        if category.shape != self.category.shape:
+            raise ValueError(
+                f"Need one category per centroid ({self.category.numel()}), got shape "
+                f"{tuple(category.shape)}."
+            )
+        self.category.copy_(category)

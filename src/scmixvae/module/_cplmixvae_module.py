@@ -35,7 +35,7 @@ COUPLING_INPUTS = ("samples", "posteriors")
 #: Values of ``category_input``: what the category head reads.
 CATEGORY_INPUTS = ("bottleneck", "hidden")
 #: Values of ``initialization``: how the categorical posterior starts (see ``ClusterTeacher``).
-INITIALIZATIONS = ("random", "kmeans")
+INITIALIZATIONS = ("random", "kmeans", "overcluster")
 
 
 class CplMixVAEModule(BaseModuleClass):
@@ -90,6 +90,9 @@ class CplMixVAEModule(BaseModuleClass):
         :class:`~scmixvae.module.ClusterTeacher`; while ``inference(use_teacher=True)`` the
         decoder is fed the teacher's k-means labels and the category head learns them by
         cross-entropy (the model's ``train`` fits the teacher and sets the phase).
+        ``"overcluster"``: the same teacher, whose centroids are later merged into fewer
+        categories (:meth:`ClusterTeacher.assign_categories`); the model builds the module
+        with more categories than types and merges them in ``train``.
     hard_samples
         Feed the decoder the one-hot argmax of the Gumbel-softmax sample, with the relaxed
         sample's gradient (straight-through); the coupling still compares relaxed samples.
@@ -232,7 +235,7 @@ class CplMixVAEModule(BaseModuleClass):
             self.dropout_out = ArmLinear(arms, width, n_input)
         if likelihood in COUNT_LIKELIHOODS:
             self.log_dispersion = nn.Parameter(torch.zeros(arms, 1, n_input))
-        self.teacher = ClusterTeacher(n_input, n_categories) if initialization == "kmeans" else None
+        self.teacher = ClusterTeacher(n_input, n_categories) if initialization != "random" else None
         # Categories still in use; a pruned one has posterior exactly 0 (SPEC section 4).
         self.register_buffer("active", torch.ones(n_categories, dtype=torch.bool))
 
@@ -311,18 +314,18 @@ class CplMixVAEModule(BaseModuleClass):
         )
 
     @torch.no_grad()
-    def best_categories(
+    def category_scores(
         self,
         x_arm: torch.Tensor,
         z: torch.Tensor,
         library: torch.Tensor,
         batch_index: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Each arm's active category of lowest reconstruction + state KL per cell, ``(A, B)``.
+        """Reconstruction + state KL of each cell under each category, ``(A, B, K)``.
 
-        The classification-EM assignment step: ``s`` is the posterior mean given the
-        candidate category, and the decoder runs with its running batch-norm statistics, so
-        that scoring ``K`` candidates neither needs their batch statistics nor moves them.
+        ``s`` is the posterior mean given the candidate category, and the decoder runs with
+        its running batch-norm statistics, so that scoring ``K`` candidates neither needs
+        their batch statistics nor moves them. Masked categories score ``inf``.
         """
         decoder_mode = self.decoder.training
         self.decoder.eval()
@@ -339,7 +342,20 @@ class CplMixVAEModule(BaseModuleClass):
                 scores[..., category] = reconstruction + kl_state
         finally:
             self.decoder.train(decoder_mode)
-        return scores.argmin(-1)
+        return scores
+
+    def best_categories(
+        self,
+        x_arm: torch.Tensor,
+        z: torch.Tensor,
+        library: torch.Tensor,
+        batch_index: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Each arm's active category of lowest :meth:`category_scores` per cell, ``(A, B)``.
+
+        The classification-EM assignment step.
+        """
+        return self.category_scores(x_arm, z, library, batch_index).argmin(-1)
 
     # ---- scvi-tools module protocol -----------------------------------------------------
     def _get_inference_input(self, tensors: dict, **kwargs) -> dict:
@@ -388,7 +404,8 @@ class CplMixVAEModule(BaseModuleClass):
             # Labels the head is taught: the k-means teacher's, else the decoders' best.
             if use_teacher and self.teacher is None:
                 raise ValueError(
-                    "use_teacher=True needs a module built with initialization='kmeans'."
+                    "use_teacher=True needs a module built with initialization='kmeans' or "
+                    "'overcluster'."
                 )
             outputs["teacher_labels"] = (
                 self.teacher(encoder_input)

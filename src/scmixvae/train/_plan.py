@@ -70,7 +70,7 @@ class CplMixVAETrainingPlan(TrainingPlan):
         if n_epochs_teacher and getattr(module, "teacher", None) is None:
             raise ValueError(
                 "n_epochs_teacher > 0 needs a module with a k-means teacher "
-                "(initialization='kmeans')."
+                "(initialization='kmeans' or 'overcluster')."
             )
         self.n_epochs_teacher = n_epochs_teacher
 

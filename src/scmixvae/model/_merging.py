@@ -1,0 +1,81 @@
+"""The over-clustering start's merge step, run once during training (issue 3).
+
+With ``initialization="overcluster"`` the module holds ``_OVERCLUSTERING × K`` categories,
+each taught one k-means cluster. Halfway through training, :class:`CategoryMerging`
+scores every sampled cell under every category, merges the categories into ``K`` by
+:func:`~scmixvae.module.merge_categories`, points each merged centroid of the teacher to
+its group's representative and masks the other categories, as pruning does. Training
+then goes on with the merged labels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import Callback
+from scvi import REGISTRY_KEYS
+
+from ..module import merge_categories
+
+
+@torch.inference_mode()
+def scores_and_clusters(model, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Arm-summed category scores ``(n, K)`` and teacher centroids ``(n,)`` of ``indices``.
+
+    Scored in eval mode (running batch-norm statistics); the module's mode is restored.
+    """
+    module = model.module
+    was_training = module.training
+    module.eval()
+    scores, clusters = [], []
+    try:
+        loader = model._make_data_loader(adata=model.adata, indices=indices, batch_size=1024)
+        for tensors in loader:
+            x = tensors[REGISTRY_KEYS.X_KEY].to(module.device).float()
+            batch_index = tensors.get(REGISTRY_KEYS.BATCH_KEY)
+            if batch_index is not None:
+                batch_index = batch_index.to(module.device)
+            x_arm = x.expand(module.n_arms, *x.shape)
+            library = module.library_size(x_arm)
+            z, _ = module.encode(x_arm, library)
+            arm_scores = module.category_scores(x_arm, z, library, batch_index)
+            scores.append(arm_scores.sum(0).cpu())
+            encoder_input = module.encoder_input(x, module.library_size(x))
+            clusters.append(module.teacher.nearest_centroid(encoder_input).cpu())
+    finally:
+        module.train(was_training)
+    return torch.cat(scores).double().numpy(), torch.cat(clusters).numpy()
+
+
+def merge_over_clusters(model, indices: np.ndarray, n_types: int) -> None:
+    """Merge the model's categories into ``n_types``, judged on the cells ``indices``.
+
+    Must run before any category is masked: category ``k`` is the one taught centroid ``k``.
+    """
+    module = model.module
+    scores, clusters = scores_and_clusters(model, indices)
+    representative = merge_categories(scores, clusters, n_types)
+    with torch.no_grad():
+        module.teacher.assign_categories(representative)
+        module.active.copy_(
+            torch.isin(torch.arange(module.n_categories), torch.as_tensor(representative))
+        )
+
+
+class CategoryMerging(Callback):
+    """Run :func:`merge_over_clusters` at the start of epoch ``epoch`` (once).
+
+    A training resumed after the merge finds ``n_types`` categories active and skips it.
+    """
+
+    def __init__(self, model, indices: np.ndarray, n_types: int, epoch: int):
+        self.model = model
+        self.indices = indices
+        self.n_types = n_types
+        self.epoch = epoch
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        """Merge once the epoch is reached and more than ``n_types`` categories are active."""
+        active = int(self.model.module.active.sum())
+        if trainer.current_epoch >= self.epoch and active > self.n_types:
+            merge_over_clusters(self.model, self.indices, self.n_types)

@@ -1,0 +1,159 @@
+import numpy as np
+import pytest
+import scvi
+import torch
+from conftest import QUIET
+
+import scmixvae
+from scmixvae.model._merging import CategoryMerging, merge_over_clusters, scores_and_clusters
+from scmixvae.module import ClusterTeacher, decoder_divergence, merge_categories
+
+
+def _two_types_in_four_clusters():
+    """Clusters 0, 1 share a decoder (one type), as do 2, 3; 4 cells per cluster."""
+    labels = np.repeat([0, 1, 2, 3], 4)
+    near, far = 1.0, 50.0
+    scores = np.full((16, 4), far)
+    for cell, cluster in enumerate(labels):
+        scores[cell, cluster] = 0.0
+        scores[cell, cluster ^ 1] = near  # the other cluster of the same type
+    return scores, labels
+
+
+def test_divergence_is_the_symmetrised_per_cell_cost():
+    scores, labels = _two_types_in_four_clusters()
+    scores[labels == 0, 1] = 3.0  # cluster 0's cells cost 3 under category 1 ...
+    divergence = decoder_divergence(scores, labels)
+    # ... and cluster 1's cells cost 1 under category 0: (3 + 1) / 2
+    assert divergence[0, 1] == divergence[1, 0] == pytest.approx(2.0)
+    assert divergence[0, 2] == pytest.approx(50.0)
+    assert np.allclose(np.diag(divergence), 0)
+    # a cluster of many cells costs the same per cell as a small one
+    many = np.concatenate([labels, np.zeros(40, dtype=int)])
+    heavy = np.vstack([scores, np.tile(scores[:1], (40, 1))])
+    assert decoder_divergence(heavy, many)[0, 2] == pytest.approx(50.0)
+
+
+def test_divergence_ignores_negative_costs_and_empty_categories():
+    scores = np.array([[0.0, -5.0, 9.0], [2.0, 0.0, 9.0]])
+    divergence = decoder_divergence(scores, np.array([0, 1]))
+    assert divergence[0, 1] == pytest.approx(1.0)  # (max(-5, 0) + 2) / 2
+    assert divergence[2, 0] == divergence[2, 1] == 0.0  # category 2 has no cells
+
+
+def test_merge_joins_the_clusters_of_a_type_and_names_a_member():
+    scores, labels = _two_types_in_four_clusters()
+    representative = merge_categories(scores, labels, n_groups=2)
+    assert representative[0] == representative[1] in (0, 1)
+    assert representative[2] == representative[3] in (2, 3)
+    assert representative[0] != representative[2]
+    assert np.array_equal(merge_categories(scores, labels, 4), np.arange(4))
+
+
+def test_merge_keeps_a_small_distinct_type_apart_from_large_ones():
+    # two large clusters of one type (cost 5 per cell between them), one tiny distinct type
+    labels = np.array([0] * 50 + [1] * 50 + [2] * 2)
+    scores = np.full((102, 3), 40.0)
+    scores[np.arange(102), labels] = 0.0
+    scores[:100, :2] = np.where(scores[:100, :2] == 0.0, 0.0, 5.0)
+    assert list(merge_categories(scores, labels, 2)) in ([0, 0, 2], [1, 1, 2])
+
+
+def test_merge_checks_the_number_of_groups():
+    scores, labels = _two_types_in_four_clusters()
+    for bad in (0, 5):
+        with pytest.raises(ValueError, match="n_groups must be between 1 and 4"):
+            merge_categories(scores, labels, bad)
+
+
+def test_teacher_teaches_the_category_of_its_centroid():
+    x = np.array([[0.0, 0.0], [0.1, 0.0], [5.0, 5.0], [5.1, 5.0]], dtype="float32")
+    teacher = ClusterTeacher(2, n_categories=2, n_components=2).fit(x)
+    nearest = teacher.nearest_centroid(torch.from_numpy(x))
+    assert torch.equal(teacher(torch.from_numpy(x)), nearest)  # identity map at first
+    teacher.assign_categories(np.array([1, 1]))
+    assert torch.equal(teacher(torch.from_numpy(x)), torch.ones(4, dtype=torch.long))
+    assert torch.equal(teacher.nearest_centroid(torch.from_numpy(x)), nearest)
+    with pytest.raises(ValueError, match="one category per centroid"):
+        teacher.assign_categories(np.array([0, 1, 1]))
+
+
+def _overcluster_model(adata, **kwargs):
+    scvi.settings.seed = 0
+    scmixvae.CplMixVAE.setup_anndata(adata, layer="counts")
+    return scmixvae.CplMixVAE(
+        adata, n_categories=4, n_hidden=32, initialization="overcluster", **kwargs
+    )
+
+
+def test_overcluster_trains_twice_the_categories_then_merges_them(small_adata, tmp_path):
+    model = _overcluster_model(small_adata)
+    assert model.module.n_categories == 8 and "4 categories" in model._model_summary_string
+    merges = []
+    original = CategoryMerging.on_train_epoch_start
+
+    def record(self, trainer, pl_module):
+        before = int(model.module.active.sum())
+        original(self, trainer, pl_module)
+        merges.append((trainer.current_epoch, before, int(model.module.active.sum())))
+
+    CategoryMerging.on_train_epoch_start = record
+    try:
+        model.train(max_epochs=10, batch_size=64, **QUIET)
+    finally:
+        CategoryMerging.on_train_epoch_start = original
+    # taught 8 clusters in epochs 0-4, merged at the start of epoch 5 (half of 10 epochs)
+    assert merges == [(e, 8, 8) for e in range(5)] + [(5, 8, 4)] + [(e, 4, 4) for e in (6, 7, 8, 9)]
+    module = model.module
+    active = module.active.nonzero().flatten()
+    assert set(module.teacher.category.tolist()) == set(active.tolist())
+    assert set(model.get_cell_types().cat.categories) <= {str(k) for k in active.tolist()}
+    assert model.settings()["n_categories"] == 4
+    assert len(model.settings()["categories"]) == 4
+    # the types are well separated: 8 k-means clusters merge back into them
+    reference = small_adata.obs["type"].astype(str).to_numpy()
+    x = torch.as_tensor(small_adata.layers["counts"].toarray(), dtype=torch.float32)
+    with torch.no_grad():
+        taught = module.teacher(module.encoder_input(x, module.library_size(x))).numpy()
+    assert scmixvae.tl.adjusted_rand_index(taught.astype(str), reference) > 0.9
+    # training again neither refits the teacher nor merges again
+    category, centroids = module.teacher.category.clone(), module.teacher.centroids.clone()
+    model.train(max_epochs=1, batch_size=64, **QUIET)
+    assert torch.equal(module.teacher.category, category)
+    assert torch.equal(module.teacher.centroids, centroids)
+    model.save(tmp_path / "m")
+    loaded = scmixvae.CplMixVAE.load(tmp_path / "m", adata=small_adata)
+    assert torch.equal(loaded.module.teacher.category, category)
+    assert torch.equal(loaded.module.active, module.active)
+    assert loaded.get_cell_types().equals(model.get_cell_types())
+
+
+def test_the_merge_reads_every_arm_and_the_teachers_centroids(small_adata):
+    model = _overcluster_model(small_adata)
+    model._fit_teacher(np.arange(small_adata.n_obs))
+    module = model.module
+    cells = np.arange(0, small_adata.n_obs, 3)
+    scores, clusters = scores_and_clusters(model, cells)
+    x = torch.as_tensor(small_adata.layers["counts"][cells].toarray(), dtype=torch.float32)
+    x_arm = x.expand(2, *x.shape)
+    with torch.no_grad():
+        module.eval()
+        library = module.library_size(x_arm)
+        z, _ = module.encode(x_arm, library)
+        by_hand = module.category_scores(x_arm, z, library).sum(0).double().numpy()
+        nearest = module.teacher.nearest_centroid(module.encoder_input(x, library[0])).numpy()
+    assert scores.shape == (len(cells), 8)
+    assert np.allclose(scores, by_hand, rtol=1e-5)
+    assert np.array_equal(clusters, nearest)
+    module.train()
+    merge_over_clusters(model, cells, 4)
+    representative = merge_categories(scores, clusters, 4)
+    assert torch.equal(module.teacher.category, torch.as_tensor(representative))
+    assert int(module.active.sum()) == 4 and module.training
+
+
+def test_overcluster_needs_no_more_clusters_than_cells(small_adata):
+    scvi.settings.seed = 0
+    scmixvae.CplMixVAE.setup_anndata(small_adata, layer="counts")
+    model = scmixvae.CplMixVAE(small_adata, n_categories=200, initialization="overcluster")
+    assert model.module.n_categories == small_adata.n_obs
