@@ -6,7 +6,12 @@ from conftest import QUIET
 
 import scmixvae
 from scmixvae.model._merging import CategoryMerging, merge_over_clusters, scores_and_clusters
-from scmixvae.module import ClusterTeacher, decoder_divergence, merge_categories
+from scmixvae.module import (
+    ClusterTeacher,
+    CplMixVAEModule,
+    decoder_divergence,
+    merge_categories,
+)
 
 
 def _two_types_in_four_clusters():
@@ -157,3 +162,41 @@ def test_overcluster_needs_no_more_clusters_than_cells(small_adata):
     scmixvae.CplMixVAE.setup_anndata(small_adata, layer="counts")
     model = scmixvae.CplMixVAE(small_adata, n_categories=200, initialization="overcluster")
     assert model.module.n_categories == small_adata.n_obs
+
+
+def test_pruning_a_merged_model_retargets_the_teacher(small_adata):
+    model = _overcluster_model(small_adata)
+    model.train(max_epochs=4, batch_size=64, **QUIET)
+    module = model.module
+    pruned = int(module.active.nonzero()[0])
+    module.mask_category(pruned)
+    # the centroids that taught the pruned type now teach surviving ones
+    assert set(module.teacher.category.tolist()) <= set(module.active.nonzero().flatten().tolist())
+    # and its clusters' posteriors are gone with it
+    assert pruned not in model.get_cell_types().astype(str).astype(int).tolist()
+    model.train(max_epochs=1, batch_size=64, **QUIET)  # taught: the loss stays finite
+    assert np.isfinite(model.history["train_loss"].to_numpy(dtype=float)).all()
+
+
+def test_merging_sums_the_posteriors_of_the_merged_categories():
+    torch.manual_seed(0)
+    module = CplMixVAEModule(n_input=12, n_categories=4, initialization="overcluster")
+    x = torch.poisson(torch.full((6, 12), 3.0)).expand(2, -1, -1)
+    module.eval()
+    _, before = module.encode(x)
+    module.merge_into(np.array([1, 1, 2, 2]))
+    _, after = module.encode(x)
+    assert torch.equal(module.active, torch.tensor([False, True, True, False]))
+    assert torch.isneginf(after[..., [0, 3]]).all()
+    summed = torch.stack([before[..., :2].exp().sum(-1), before[..., 2:].exp().sum(-1)], -1)
+    assert torch.allclose(after[..., 1:3].exp(), summed, atol=1e-6)
+    assert torch.equal(module.teacher.category, torch.tensor([1, 1, 2, 2]))
+    # saved and loaded, the module still sums
+    loaded = CplMixVAEModule(n_input=12, n_categories=4, initialization="overcluster")
+    loaded.load_state_dict(module.state_dict())
+    loaded.eval()
+    assert loaded.is_merged and torch.equal(loaded.encode(x)[1], after)
+    with pytest.raises(ValueError, match="merged once"):
+        module.merge_into(np.array([1, 1, 2, 2]))
+    with pytest.raises(ValueError, match="represent itself"):
+        CplMixVAEModule(n_input=12, n_categories=4).merge_into(np.array([1, 2, 2, 2]))

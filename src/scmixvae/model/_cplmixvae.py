@@ -145,10 +145,17 @@ class CplMixVAE(
     state_prior
         ``"type"`` for a learnable ``p(s | c)`` per type, ``"standard"`` for ``N(0, I)``.
     initialization
-        ``"random"``: the paper's cold start. ``"kmeans"``: before training, k-means on a PCA
-        of the (depth-normalised, log) input gives every cell a first label; for the first
-        20 % of the epochs the decoder is fed those labels and the category head learns them,
-        then training continues with the full objective.
+        How the types are found. ``"overcluster"`` (default, chosen by measurement:
+        ``benchmarks/accuracy.md``): k-means on a PCA of the (depth-normalised, log) input
+        splits the cells into ``2 × n_categories`` clusters; for the first half of the epochs
+        the decoder is fed each cell's cluster and the category head learns it; then the
+        clusters are merged into ``n_categories`` types by how well their decoders explain
+        each other's cells (:func:`~scmixvae.module.merge_categories`), and the rest of the
+        epochs teach the merged types. The model holds ``2 × n_categories`` category slots;
+        the merged-away ones are masked as pruned ones are, so type names are slot numbers.
+        ``"random"``: the paper's cold start, types learned by the coupled objective alone.
+        ``"kmeans"``: k-means into ``n_categories`` clusters taught for the first 20 % of the
+        epochs, then the full objective.
     **module_kwargs
         Passed to :class:`~scmixvae.module.CplMixVAEModule` (``n_hidden``, ``n_latent``,
         ``kl_weight``, ``coupling_weight``, ``entropy_weight``, ``augmentation_kwargs``, ...).
@@ -178,7 +185,7 @@ class CplMixVAE(
         likelihood: str = "nb",
         augmentation: str | Augmenter = "none",
         state_prior: str = "type",
-        initialization: str = "random",
+        initialization: str = "overcluster",
         **module_kwargs,
     ):
         super().__init__(adata)

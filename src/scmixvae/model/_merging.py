@@ -4,8 +4,9 @@ With ``initialization="overcluster"`` the module holds ``_OVERCLUSTERING × K`` 
 each taught one k-means cluster. Halfway through training, :class:`CategoryMerging`
 scores every sampled cell under every category, merges the categories into ``K`` by
 :func:`~scmixvae.module.merge_categories`, points each merged centroid of the teacher to
-its group's representative and masks the other categories, as pruning does. Training
-then goes on with the merged labels.
+its group's representative, and merges the categories in the module
+(:meth:`~scmixvae.module.CplMixVAEModule.merge_into`): a type's posterior is the sum of its
+clusters' posteriors. Training then goes on with the merged labels.
 """
 
 from __future__ import annotations
@@ -54,12 +55,8 @@ def merge_over_clusters(model, indices: np.ndarray, n_types: int) -> None:
     """
     module = model.module
     scores, clusters = scores_and_clusters(model, indices)
-    representative = merge_categories(scores, clusters, n_types)
     with torch.no_grad():
-        module.teacher.assign_categories(representative)
-        module.active.copy_(
-            torch.isin(torch.arange(module.n_categories), torch.as_tensor(representative))
-        )
+        module.merge_into(merge_categories(scores, clusters, n_types))
 
 
 class CategoryMerging(Callback):

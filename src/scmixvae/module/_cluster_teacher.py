@@ -111,3 +111,24 @@ class ClusterTeacher(nn.Module):
                 f"{tuple(category.shape)}."
             )
         self.category.copy_(category)
+
+    def retarget(self, active: torch.Tensor) -> None:
+        """Point centroids of inactive categories to the category of the nearest active one.
+
+        ``active`` is the module's mask of categories; a pruned category is never taught.
+
+        Examples
+        --------
+        >>> teacher = ClusterTeacher(2, n_categories=3, n_components=2)
+        >>> _ = teacher.centroids.copy_(torch.tensor([[0.0, 0.0], [1.0, 0.0], [9.0, 0.0]]))
+        >>> teacher.retarget(torch.tensor([False, True, True]))
+        >>> teacher.category.tolist()
+        [1, 1, 2]
+
+        """
+        taught = active[self.category]
+        if taught.all():
+            return
+        distances = torch.cdist(self.centroids, self.centroids[taught])
+        nearest = distances.argmin(-1)
+        self.category[~taught] = self.category[taught][nearest[~taught]]
