@@ -286,7 +286,7 @@ def render() -> None:
         "",
         "Settings: CplMixVAE defaults (`scmixvae.CplMixVAE(adata, n_categories=K, n_arms=A)`,",
         "`model.train()`: the over-clustering start, λ = 0.01, entropy weight 0, lr 3e-3);",
-        "`cplmix_random_*`: the same with `initialization=\"random\"`, the cold start that was",
+        '`cplmix_random_*`: the same with `initialization="random"`, the cold start that was',
         "the default before the over-clustering start (its rows ran as `cplmix_a*` then); the",
         "rows of the earlier, paper-like defaults are in",
         "`results/accuracy_issue2_defaults.jsonl`),",
