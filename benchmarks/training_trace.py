@@ -67,7 +67,9 @@ def main() -> None:
     x = torch.as_tensor(adata.layers["counts"].toarray(), dtype=torch.float32)
     reference = adata.obs["type"].astype(str).to_numpy()
     scmixvae.CplMixVAE.setup_anndata(adata, layer="counts")
-    model = scmixvae.CplMixVAE(adata, n_categories=10, **json.loads(args.model_kwargs))
+    # The cold start unless given: the default when the committed traces were measured.
+    model_kwargs = {"initialization": "random"} | json.loads(args.model_kwargs)
+    model = scmixvae.CplMixVAE(adata, n_categories=10, **model_kwargs)
     model.train(
         max_epochs=args.epochs,
         accelerator="cpu",
