@@ -69,8 +69,9 @@ def merge_categories(
     n_groups
         Number of merged categories.
     method
-        SciPy's linkage method. ``"average"`` merged best on the four datasets measured
-        (``benchmarks/merging.md``).
+        SciPy's linkage method. ``"average"`` and ``"single"`` were within the seed-to-seed
+        spread on the four datasets measured (``benchmarks/merging.md``); single linkage
+        chained the clusters of weakly trained decoders together, so ``"average"``.
 
     Returns
     -------
