@@ -161,16 +161,6 @@ VARIANTS: dict[str, tuple[str, dict]] = {
         "the defaults with a 10-dimensional state s (n_states=10 instead of 2)",
         DEFAULTS | {"n_states": 10},
     ),
-    "overcluster": (
-        "the defaults with the over-clustering start: k-means into 2K clusters, the model "
-        "taught them for half the epochs, merged into K by decoder divergence, taught the "
-        "merged labels for the rest",
-        DEFAULTS | {"initialization": "overcluster"},
-    ),
-    "overcluster_a1": (
-        "overcluster with one arm (the merge reads one decoder instead of two)",
-        DEFAULTS | {"initialization": "overcluster", "n_arms": 1},
-    ),
 }
 
 
