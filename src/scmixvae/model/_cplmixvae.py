@@ -438,7 +438,7 @@ class CplMixVAE(
         # Inference leaves the module in eval mode, which Lightning would keep.
         self.module.train()
         self._fit_augmenter(augmenter_kwargs or {})
-        teacher_cells = self._teacher_cells()
+        teacher_cells = self._teacher_cells() if self.module.teacher is not None else None
         if self.module.teacher is not None and not self.is_trained_:
             self._fit_teacher(teacher_cells)
         if self.module.initialization == "overcluster":
