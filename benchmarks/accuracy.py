@@ -133,6 +133,13 @@ def leiden_at_k(work, k, seed):
 METHODS = {
     "cplmix_a2": lambda ad, k, s, d: cplmix(ad, k, s, n_arms=2),
     "cplmix_a1": lambda ad, k, s, d: cplmix(ad, k, s, n_arms=1),
+    # The category head reading the encoder's last hidden layer instead of the bottleneck.
+    "cplmix_head_hidden_a2": lambda ad, k, s, d: cplmix(
+        ad, k, s, n_arms=2, category_input="hidden"
+    ),
+    "cplmix_head_hidden_a1": lambda ad, k, s, d: cplmix(
+        ad, k, s, n_arms=1, category_input="hidden"
+    ),
     # The defaults before the over-clustering start: the cold start of the paper.
     "cplmix_random_a2": lambda ad, k, s, d: cplmix(ad, k, s, n_arms=2, initialization="random"),
     "cplmix_random_a1": lambda ad, k, s, d: cplmix(ad, k, s, n_arms=1, initialization="random"),
