@@ -61,6 +61,13 @@ def load(name: str) -> tuple[anndata.AnnData, str]:
 
 DATASETS = ["zeisel7", "zeisel47", "pbmc", "sim40"]
 
+#: The defaults of the first over-clustering start: types from the category head, which
+#: read the 10-wide bottleneck.
+OVERCLUSTER_START = {"type_readout": "encoder", "category_input": "bottleneck"}
+#: The defaults before the over-clustering start: the paper's cold start. Benchmarks whose
+#: committed results were measured with it pin it, so that they still reproduce.
+COLD_START = OVERCLUSTER_START | {"initialization": "random"}
+
 
 def cplmix(adata, k, seed, train_kwargs=None, **model_kwargs):
     """CplMixVAE with the defaults, except ``model_kwargs`` / ``train_kwargs``."""
@@ -133,16 +140,15 @@ def leiden_at_k(work, k, seed):
 METHODS = {
     "cplmix_a2": lambda ad, k, s, d: cplmix(ad, k, s, n_arms=2),
     "cplmix_a1": lambda ad, k, s, d: cplmix(ad, k, s, n_arms=1),
-    # The category head reading the encoder's last hidden layer instead of the bottleneck.
-    "cplmix_head_hidden_a2": lambda ad, k, s, d: cplmix(
-        ad, k, s, n_arms=2, category_input="hidden"
+    # Earlier defaults, each one change back: the category head's posterior as the types;
+    # then also the head on the 10-wide bottleneck; then also the paper's cold start.
+    "cplmix_encoder_readout_a2": lambda ad, k, s, d: cplmix(
+        ad, k, s, n_arms=2, type_readout="encoder"
     ),
-    "cplmix_head_hidden_a1": lambda ad, k, s, d: cplmix(
-        ad, k, s, n_arms=1, category_input="hidden"
-    ),
-    # The defaults before the over-clustering start: the cold start of the paper.
-    "cplmix_random_a2": lambda ad, k, s, d: cplmix(ad, k, s, n_arms=2, initialization="random"),
-    "cplmix_random_a1": lambda ad, k, s, d: cplmix(ad, k, s, n_arms=1, initialization="random"),
+    "cplmix_bottleneck_a2": lambda ad, k, s, d: cplmix(ad, k, s, n_arms=2, **OVERCLUSTER_START),
+    "cplmix_bottleneck_a1": lambda ad, k, s, d: cplmix(ad, k, s, n_arms=1, **OVERCLUSTER_START),
+    "cplmix_random_a2": lambda ad, k, s, d: cplmix(ad, k, s, n_arms=2, **COLD_START),
+    "cplmix_random_a1": lambda ad, k, s, d: cplmix(ad, k, s, n_arms=1, **COLD_START),
     "pca_leiden_r1": lambda ad, k, s, d: (
         leiden(pca_neighbors(ad, s), 1.0, s),
         {"resolution": 1.0},

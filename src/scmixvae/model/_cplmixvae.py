@@ -156,6 +156,13 @@ class CplMixVAE(
         ``"random"``: the paper's cold start, types learned by the coupled objective alone.
         ``"kmeans"``: k-means into ``n_categories`` clusters taught for the first 20 % of the
         epochs, then the full objective.
+    type_readout
+        Where a trained model reads each arm's type posterior from, for every method that
+        reports types. ``"decoder"`` (default, chosen by measurement:
+        ``benchmarks/accuracy.md``): each arm's mixture classifies the cell with its own
+        decoder, ``p(c | x) ∝ exp(−reconstruction − state KL)`` under category ``c``, at the
+        cost of one decoder pass per category. ``"encoder"``: the category head's
+        ``q(c | x)``, one pass, the paper's.
     **module_kwargs
         Passed to :class:`~scmixvae.module.CplMixVAEModule` (``n_hidden``, ``n_latent``,
         ``kl_weight``, ``coupling_weight``, ``entropy_weight``, ``augmentation_kwargs``, ...).
@@ -186,6 +193,7 @@ class CplMixVAE(
         augmentation: str | Augmenter = "none",
         state_prior: str = "type",
         initialization: str = "overcluster",
+        type_readout: str = "decoder",
         **module_kwargs,
     ):
         super().__init__(adata)
@@ -220,6 +228,7 @@ class CplMixVAE(
             augmentation=augmentation,
             state_prior=state_prior,
             initialization=initialization,
+            type_readout=type_readout,
             **module_kwargs,
         )
         self.category_names = [str(k) for k in range(n_slots)]
@@ -543,7 +552,8 @@ class CplMixVAE(
         log_qs, states = [], []
         for tensors in loader:
             x = tensors[REGISTRY_KEYS.X_KEY].to(module.device)
-            z, log_q = module.encode(x.expand(module.n_arms, *x.shape))
+            batch_index = tensors.get(REGISTRY_KEYS.BATCH_KEY)
+            z, log_q = module.classify(x.expand(module.n_arms, *x.shape), batch_index)
             consensus = log_q.exp().mean(0).argmax(-1)
             c = F.one_hot(consensus, module.n_categories).to(z.dtype).expand_as(log_q)
             state_mean, _ = module.state_posterior(z, c)
@@ -785,6 +795,7 @@ class CplMixVAE(
             "augmentation": type(augmenter).__name__,
             "state_prior": module.state_prior,
             "initialization": module.initialization,
+            "type_readout": module.type_readout,
             "coupling_weight": module.coupling_weight,
             "entropy_weight": module.entropy_weight,
             "kl_weight": module.kl_weight,

@@ -12,6 +12,7 @@ import math
 import numpy as np
 import pandas as pd
 import torch
+from scvi import REGISTRY_KEYS
 
 from ._consensus import category_consensus, select_round
 
@@ -48,16 +49,20 @@ class PruningMixin:
     def _round_statistics(self, batch_size: int | None) -> tuple[pd.Series, float]:
         """Per-type consensus and mean reconstruction loss of the training cells, in one pass.
 
-        In evaluation mode every arm sees the cell and decodes its own argmax type, so the
-        reconstruction loss is that of the arms' hard assignments.
+        The arms' labels are read as the model's ``type_readout`` says. In evaluation mode
+        every arm sees the cell and decodes the argmax of its category head, so the
+        reconstruction loss is that of the head's hard assignments.
         """
         loader = self._make_data_loader(adata=self.adata, batch_size=batch_size)
         module = self.module
         module.eval()
         codes, total = [], 0.0
         for tensors in loader:
-            inference, _, losses = module(tensors)
-            codes.append(inference["log_q"].argmax(-1).T.cpu().numpy())
+            _, _, losses = module(tensors)
+            x = tensors[REGISTRY_KEYS.X_KEY].to(module.device)
+            batch_index = tensors.get(REGISTRY_KEYS.BATCH_KEY)
+            _, log_p = module.classify(x.expand(module.n_arms, *x.shape), batch_index)
+            codes.append(log_p.argmax(-1).T.cpu().numpy())
             total += losses.reconstruction_loss_sum.item()
         kappa = category_consensus(np.concatenate(codes), module.n_categories)
         consensus = pd.Series(

@@ -35,6 +35,8 @@ STATE_PRIORS = ("type", "standard")
 COUPLING_INPUTS = ("samples", "posteriors")
 #: Values of ``category_input``: what the category head reads.
 CATEGORY_INPUTS = ("bottleneck", "hidden")
+#: Values of ``type_readout``: where a trained model's types are read from.
+TYPE_READOUTS = ("decoder", "encoder")
 #: Values of ``initialization``: how the categorical posterior starts (see ``ClusterTeacher``).
 INITIALIZATIONS = ("random", "kmeans", "overcluster")
 
@@ -98,11 +100,20 @@ class CplMixVAEModule(BaseModuleClass):
         Feed the decoder the one-hot argmax of the Gumbel-softmax sample, with the relaxed
         sample's gradient (straight-through); the coupling still compares relaxed samples.
     category_input
-        ``"bottleneck"``: ``q(c | x)`` is a linear map of the ``L``-wide bottleneck ``z``, as
-        in the paper (SPEC section 1). ``"hidden"``: of the encoder's last ``F``-wide hidden
-        layer, so that the category head does not share the bottleneck with the state.
-        Experimental: it used more categories but lowered accuracy on the three datasets
-        measured (``benchmarks/ablation.md``).
+        ``"hidden"`` (default): ``q(c | x)`` is a linear map of the encoder's last
+        ``F``-wide hidden layer, so that the category head does not share the bottleneck
+        with the state. ``"bottleneck"``: of the ``L``-wide bottleneck ``z``, as in the paper
+        (SPEC section 1). Chosen by measurement with the over-clustering start
+        (``benchmarks/accuracy.md``): a linear map of 10 dimensions cannot tell ``2K``
+        clusters apart, and left types unused; from the cold start the bottleneck was
+        better (``benchmarks/ablation.md``).
+    type_readout
+        Where :meth:`classify` reads each arm's types from. ``"decoder"`` (default, chosen by
+        measurement: ``benchmarks/accuracy.md``): the arm's own mixture,
+        ``log p(c | x) = −score_c − log Σ_k exp(−score_k)`` with ``score`` the
+        reconstruction + state KL under each category (:meth:`category_scores`) and equal
+        prior weights; ``K`` decoder passes per cell. ``"encoder"``: the category head's
+        ``q(c | x)``, one pass. Training always uses the head.
     n_enumerated
         ``0``: the decoder sees one Gumbel-softmax sample of ``c`` (the paper). ``m > 0``:
         the reconstruction and state KL are averaged exactly over the ``m`` most probable
@@ -154,12 +165,17 @@ class CplMixVAEModule(BaseModuleClass):
         hard_samples: bool = False,
         n_enumerated: int = 0,
         self_labelling: bool = False,
-        category_input: str = "bottleneck",
+        category_input: str = "hidden",
+        type_readout: str = "decoder",
     ):
         super().__init__()
         if category_input not in CATEGORY_INPUTS:
             raise ValueError(
                 f"Unknown category_input {category_input!r}; choose one of {CATEGORY_INPUTS}."
+            )
+        if type_readout not in TYPE_READOUTS:
+            raise ValueError(
+                f"Unknown type_readout {type_readout!r}; choose one of {TYPE_READOUTS}."
             )
         if n_enumerated < 0 or n_enumerated > n_categories:
             raise ValueError(
@@ -202,6 +218,7 @@ class CplMixVAEModule(BaseModuleClass):
         self.n_enumerated = n_enumerated
         self.self_labelling = self_labelling
         self.category_input = category_input
+        self.type_readout = type_readout
         augmentation_kwargs = augmentation_kwargs or {}
         if augmentation == "generative":  # built for these data; the model trains it first
             augmentation_kwargs = {
@@ -406,6 +423,34 @@ class CplMixVAEModule(BaseModuleClass):
         The classification-EM assignment step.
         """
         return self.category_scores(x_arm, z, library, batch_index).argmin(-1)
+
+    @torch.no_grad()
+    def classify(
+        self, x_arm: torch.Tensor, batch_index: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Bottleneck ``z`` and each arm's log-posterior over types, both ``(A, B, ·)``.
+
+        The log-posterior is read as ``type_readout`` says: from the decoders (each arm's
+        mixture classifying the cell) or from the category head. Pruned and merged-away
+        categories get ``-inf``. ``batch_index`` may be on any device.
+
+        Examples
+        --------
+        >>> module = CplMixVAEModule(n_input=20, n_categories=3).eval()
+        >>> x = torch.poisson(torch.full((8, 20), 2.0))
+        >>> z, log_p = module.classify(x.expand(2, *x.shape))
+        >>> tuple(log_p.shape), bool(torch.allclose(log_p.exp().sum(-1), torch.ones(2, 8)))
+        ((2, 8, 3), True)
+
+        """
+        library = self.library_size(x_arm)
+        z, log_q = self.encode(x_arm, library)
+        if self.type_readout == "encoder":
+            return z, log_q
+        if batch_index is not None:
+            batch_index = batch_index.to(x_arm.device)
+        scores = self.category_scores(x_arm, z, library, batch_index)
+        return z, torch.log_softmax(-scores, dim=-1)
 
     # ---- scvi-tools module protocol -----------------------------------------------------
     def _get_inference_input(self, tensors: dict, **kwargs) -> dict:
