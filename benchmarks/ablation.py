@@ -28,6 +28,8 @@ RESULTS = HERE / "results" / "ablation.jsonl"
 #: The paper's configuration, spelled out so that rows do not move when package defaults do.
 PAPER = {
     "initialization": "random",
+    "category_input": "bottleneck",
+    "type_readout": "encoder",
     "n_arms": 2,
     "entropy_weight": 1.0,
     "coupling_weight": 1.0,

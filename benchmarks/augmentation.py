@@ -24,7 +24,7 @@ import pandas as pd
 import scvi
 import torch
 from ablation import PAPER, variant_kwargs
-from accuracy import QUIET, append_row, load, machine_line, run_metadata
+from accuracy import COLD_START, QUIET, append_row, load, machine_line, run_metadata
 from sklearn.linear_model import LogisticRegression
 
 import scmixvae
@@ -36,7 +36,7 @@ RESULTS = HERE / "results" / "augmentation.jsonl"
 AUGMENTATIONS = ["none", "dropout", "thinning", "generative"]
 #: The mixture model's settings: the package defaults, or the paper's (coupling weight 1, ...).
 # "defaults": the cold start, the default when these results were measured.
-CONFIGS = {"defaults": {"initialization": "random"}, "paper": variant_kwargs({})}
+CONFIGS = {"defaults": COLD_START, "paper": variant_kwargs({})}
 
 
 def _write(row: dict) -> None:

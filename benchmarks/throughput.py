@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import scvi
-from accuracy import QUIET, append_row, machine_line, run_metadata
+from accuracy import COLD_START, QUIET, append_row, machine_line, run_metadata
 from lightning.pytorch.callbacks import Callback
 
 import scmixvae
@@ -51,9 +51,7 @@ def build(method: str, adata):
         return scvi.model.SCVI(adata)
     scmixvae.CplMixVAE.setup_anndata(adata, layer="counts")
     # the cold start: the default when these results were measured
-    return scmixvae.CplMixVAE(
-        adata, n_categories=N_TYPES, n_arms=int(method[-1]), initialization="random"
-    )
+    return scmixvae.CplMixVAE(adata, n_categories=N_TYPES, n_arms=int(method[-1]), **COLD_START)
 
 
 def run(method: str, epochs: int, seed: int = 0) -> dict:

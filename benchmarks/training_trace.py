@@ -19,6 +19,7 @@ import warnings
 import numpy as np
 import scvi
 import torch
+from accuracy import COLD_START
 from lightning.pytorch.callbacks import Callback
 
 import scmixvae
@@ -68,7 +69,7 @@ def main() -> None:
     reference = adata.obs["type"].astype(str).to_numpy()
     scmixvae.CplMixVAE.setup_anndata(adata, layer="counts")
     # The cold start unless given: the default when the committed traces were measured.
-    model_kwargs = {"initialization": "random"} | json.loads(args.model_kwargs)
+    model_kwargs = COLD_START | json.loads(args.model_kwargs)
     model = scmixvae.CplMixVAE(adata, n_categories=10, **model_kwargs)
     model.train(
         max_epochs=args.epochs,

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from accuracy import QUIET, machine_line, run_metadata
+from accuracy import COLD_START, QUIET, machine_line, run_metadata
 from scipy.optimize import linear_sum_assignment
 from scipy.stats import spearmanr
 
@@ -45,9 +45,9 @@ PURE = 0.9
 STATE_RANGES = ("prior", "cells")
 # The cold start throughout: the default when these results were measured.
 VARIANTS = {
-    "default": {"initialization": "random"},
-    "a1": {"n_arms": 1, "initialization": "random"},
-    "standard_prior": {"state_prior": "standard", "initialization": "random"},
+    "default": COLD_START,
+    "a1": {"n_arms": 1, **COLD_START},
+    "standard_prior": {"state_prior": "standard", **COLD_START},
 }
 DATASETS = {
     "sim10": {"n_cells": 3000, "n_types": 10, "n_genes": 1000, "seed": 0},

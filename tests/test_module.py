@@ -168,3 +168,21 @@ def test_category_head_can_read_the_hidden_layer_instead_of_the_bottleneck():
     assert not g["encoder_out.0.weight"]
     with pytest.raises(ValueError, match="category_input"):
         CplMixVAEModule(n_input=12, n_categories=3, category_input="latent")
+
+
+def test_classify_reads_the_decoders_or_the_category_head():
+    module = CplMixVAEModule(n_input=12, n_categories=3).eval()
+    x_arm = _counts().expand(2, 16, 12)
+    library = module.library_size(x_arm)
+    z, log_q = module.encode(x_arm, library)
+    scores = module.category_scores(x_arm, z, library)
+    _, log_p = module.classify(x_arm)
+    # each arm's mixture with equal weights: p(c | x) = exp(-score_c) / sum_k exp(-score_k)
+    assert torch.allclose(log_p, torch.log_softmax(-scores, -1))
+    assert torch.equal(log_p.argmax(-1), module.best_categories(x_arm, z, library))
+    module.mask_category(1)
+    assert torch.isneginf(module.classify(x_arm)[1][..., 1]).all()
+    module.type_readout = "encoder"
+    assert torch.equal(module.classify(x_arm)[1], module.encode(x_arm)[1])
+    with pytest.raises(ValueError, match="type_readout"):
+        CplMixVAEModule(n_input=12, n_categories=3, type_readout="head")
