@@ -171,7 +171,7 @@ def test_category_head_can_read_the_hidden_layer_instead_of_the_bottleneck():
 
 
 def test_classify_reads_the_decoders_or_the_category_head():
-    module = CplMixVAEModule(n_input=12, n_categories=3).eval()
+    module = CplMixVAEModule(n_input=12, n_categories=3, type_readout="decoder").eval()
     x_arm = _counts().expand(2, 16, 12)
     library = module.library_size(x_arm)
     z, log_q = module.encode(x_arm, library)

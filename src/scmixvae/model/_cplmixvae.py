@@ -158,11 +158,11 @@ class CplMixVAE(
         epochs, then the full objective.
     type_readout
         Where a trained model reads each arm's type posterior from, for every method that
-        reports types. ``"decoder"`` (default, chosen by measurement:
-        ``benchmarks/accuracy.md``): each arm's mixture classifies the cell with its own
+        reports types. ``"encoder"`` (default): the category head's ``q(c | x)``, one pass,
+        the paper's. ``"decoder"``: each arm's mixture classifies the cell with its own
         decoder, ``p(c | x) ∝ exp(−reconstruction − state KL)`` under category ``c``, at the
-        cost of one decoder pass per category. ``"encoder"``: the category head's
-        ``q(c | x)``, one pass, the paper's.
+        cost of one decoder pass per category: as accurate or slightly better, about 100
+        times slower to annotate (``benchmarks/accuracy.md``).
     **module_kwargs
         Passed to :class:`~scmixvae.module.CplMixVAEModule` (``n_hidden``, ``n_latent``,
         ``kl_weight``, ``coupling_weight``, ``entropy_weight``, ``augmentation_kwargs``, ...).
@@ -193,7 +193,7 @@ class CplMixVAE(
         augmentation: str | Augmenter = "none",
         state_prior: str = "type",
         initialization: str = "overcluster",
-        type_readout: str = "decoder",
+        type_readout: str = "encoder",
         **module_kwargs,
     ):
         super().__init__(adata)

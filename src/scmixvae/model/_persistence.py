@@ -14,7 +14,9 @@ from .. import __version__
 
 #: Version of the saved-model layout (weights, buffers and attributes). Raise it whenever a
 #: model saved before the change could not be loaded correctly after it.
-SAVE_FORMAT = 1
+#: 2: the defaults of ``initialization``, ``category_input`` and ``type_readout`` changed, and
+#: a model saved without them rebuilds with the new ones.
+SAVE_FORMAT = 2
 
 
 def read_saved_attributes(dir_path: str, prefix: str | None = None) -> dict:

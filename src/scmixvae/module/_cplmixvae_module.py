@@ -36,7 +36,7 @@ COUPLING_INPUTS = ("samples", "posteriors")
 #: Values of ``category_input``: what the category head reads.
 CATEGORY_INPUTS = ("bottleneck", "hidden")
 #: Values of ``type_readout``: where a trained model's types are read from.
-TYPE_READOUTS = ("decoder", "encoder")
+TYPE_READOUTS = ("encoder", "decoder")
 #: Values of ``initialization``: how the categorical posterior starts (see ``ClusterTeacher``).
 INITIALIZATIONS = ("random", "kmeans", "overcluster")
 
@@ -108,12 +108,13 @@ class CplMixVAEModule(BaseModuleClass):
         clusters apart, and left types unused; from the cold start the bottleneck was
         better (``benchmarks/ablation.md``).
     type_readout
-        Where :meth:`classify` reads each arm's types from. ``"decoder"`` (default, chosen by
-        measurement: ``benchmarks/accuracy.md``): the arm's own mixture,
+        Where :meth:`classify` reads each arm's types from. ``"encoder"`` (default): the
+        category head's ``q(c | x)``, one pass. ``"decoder"``: the arm's own mixture,
         ``log p(c | x) = −score_c − log Σ_k exp(−score_k)`` with ``score`` the
         reconstruction + state KL under each category (:meth:`category_scores`) and equal
-        prior weights; ``K`` decoder passes per cell. ``"encoder"``: the category head's
-        ``q(c | x)``, one pass. Training always uses the head.
+        prior weights; ``K`` decoder passes per cell. It was as accurate or slightly better
+        (``benchmarks/accuracy.md``) at 100 times the inference cost. Training always uses
+        the head.
     n_enumerated
         ``0``: the decoder sees one Gumbel-softmax sample of ``c`` (the paper). ``m > 0``:
         the reconstruction and state KL are averaged exactly over the ``m`` most probable
@@ -166,7 +167,7 @@ class CplMixVAEModule(BaseModuleClass):
         n_enumerated: int = 0,
         self_labelling: bool = False,
         category_input: str = "hidden",
-        type_readout: str = "decoder",
+        type_readout: str = "encoder",
     ):
         super().__init__()
         if category_input not in CATEGORY_INPUTS:
