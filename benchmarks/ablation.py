@@ -180,13 +180,18 @@ def variant_kwargs(changes: dict, n_obs: int) -> dict:
     return settings | {"train_kwargs": train_kwargs}
 
 
-def teacher_only(adata, k, seed, dataset):
-    """The clustering the k-means warm start starts from, used as the final labels."""
+def fitted_teacher(adata, k: int, seed: int) -> tuple[ClusterTeacher, torch.Tensor]:
+    """The k-means warm start's teacher with ``k`` centroids, and the input it was fitted on."""
     counts = adata.layers["counts"]
     counts = counts.toarray() if hasattr(counts, "toarray") else np.asarray(counts)
     x = torch.as_tensor(counts, dtype=torch.float32)
     normalised = log_normalise(x, x.sum(1, keepdim=True))
-    teacher = ClusterTeacher(x.shape[1], k).fit(normalised.numpy(), seed=seed)
+    return ClusterTeacher(x.shape[1], k).fit(normalised.numpy(), seed=seed), normalised
+
+
+def teacher_only(adata, k, seed, dataset):
+    """The clustering the k-means warm start starts from, used as the final labels."""
+    teacher, normalised = fitted_teacher(adata, k, seed)
     return teacher(normalised).numpy().astype(str), {}
 
 
