@@ -51,9 +51,9 @@ def train(adata, k, seed, start="cold"):
     scvi.settings.seed = seed
     scmixvae.CplMixVAE.setup_anndata(adata, layer="counts")
     model = scmixvae.CplMixVAE(adata, n_categories=k, **STARTS[start])
-    start = time.perf_counter()
+    began = time.perf_counter()
     model.train(accelerator="cpu", **QUIET)
-    return model, time.perf_counter() - start
+    return model, time.perf_counter() - began
 
 
 def append(row: dict) -> None:
@@ -75,9 +75,9 @@ def run_one(dataset: str, seed: int, with_true_k: bool, start: str) -> dict:
     reference = adata.obs[label_key].astype(str).to_numpy()
     k_true = adata.obs[label_key].nunique()
     model, train_s = train(adata, K_MAX[dataset], seed, start)
-    start = time.perf_counter()
+    began = time.perf_counter()
     rounds = model.prune(accelerator="cpu", **QUIET)
-    prune_s = time.perf_counter() - start
+    prune_s = time.perf_counter() - began
     chosen = rounds[rounds["selected"]].iloc[0]
     labels = model.get_cell_types().astype(str).to_numpy()
     row = {
