@@ -161,8 +161,8 @@ class CplMixVAE(
         reports types. ``"encoder"`` (default): the category head's ``q(c | x)``, one pass,
         the paper's. ``"decoder"``: each arm's mixture classifies the cell with its own
         decoder, ``p(c | x) ∝ exp(−reconstruction − state KL)`` under category ``c``, at the
-        cost of one decoder pass per category: as accurate or slightly better, about 100
-        times slower to annotate (``benchmarks/accuracy.md``).
+        cost of one decoder pass per category: as accurate as the head or slightly better
+        (``benchmarks/accuracy.md``), and slower to annotate by that many passes.
     **module_kwargs
         Passed to :class:`~scmixvae.module.CplMixVAEModule` (``n_hidden``, ``n_latent``,
         ``kl_weight``, ``coupling_weight``, ``entropy_weight``, ``augmentation_kwargs``, ...).

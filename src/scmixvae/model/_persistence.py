@@ -14,8 +14,8 @@ from .. import __version__
 
 #: Version of the saved-model layout (weights, buffers and attributes). Raise it whenever a
 #: model saved before the change could not be loaded correctly after it.
-#: 2: the defaults of ``initialization``, ``category_input`` and ``type_readout`` changed, and
-#: a model saved without them rebuilds with the new ones.
+#: 2: the defaults of ``initialization`` and ``category_input`` changed, and a model saved
+#: without them would rebuild with the new ones.
 SAVE_FORMAT = 2
 
 

@@ -112,9 +112,9 @@ class CplMixVAEModule(BaseModuleClass):
         category head's ``q(c | x)``, one pass. ``"decoder"``: the arm's own mixture,
         ``log p(c | x) = −score_c − log Σ_k exp(−score_k)`` with ``score`` the
         reconstruction + state KL under each category (:meth:`category_scores`) and equal
-        prior weights; ``K`` decoder passes per cell. It was as accurate or slightly better
-        (``benchmarks/accuracy.md``) at 100 times the inference cost. Training always uses
-        the head.
+        prior weights; ``K`` decoder passes per cell instead of one encoder pass. It was as
+        accurate as the head, or slightly better (``benchmarks/accuracy.md``). Training
+        always uses the head.
     n_enumerated
         ``0``: the decoder sees one Gumbel-softmax sample of ``c`` (the paper). ``m > 0``:
         the reconstruction and state KL are averaged exactly over the ``m`` most probable
