@@ -207,6 +207,29 @@ def run_metadata() -> dict:
     }
 
 
+def dataset_seed_main(doc: str, run, render, results: Path) -> None:
+    """Command line of a benchmark with one row per dataset and seed: run them, or render.
+
+    ``run(dataset, seed)`` returns the row appended to ``results``; ``render()`` writes the
+    table.
+    """
+    parser = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--dataset", nargs="+", default=DATASETS)
+    parser.add_argument("--seed", nargs="+", type=int, default=[0])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--render", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.render:
+        render()
+        return
+    for dataset in args.dataset:
+        for seed in args.seed:
+            append_row(results, run(dataset, seed))
+
+
 def append_row(path: Path, row: dict) -> None:
     """Append ``row`` as one JSON line to ``path`` (created with its folder) and print it."""
     path.parent.mkdir(parents=True, exist_ok=True)

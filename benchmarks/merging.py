@@ -19,14 +19,12 @@ K several ways and scores each merge against the true types:
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import numpy as np
 import pandas as pd
 import scvi
-import torch
-from accuracy import HERE, QUIET, append_row, load, machine_line, run_metadata
+from accuracy import HERE, QUIET, dataset_seed_main, load, machine_line, run_metadata
 from scipy.cluster.hierarchy import fcluster, linkage
 
 import scmixvae
@@ -111,23 +109,5 @@ def render() -> None:
     print("\n".join(lines))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--dataset", nargs="+", default=["sim40", "pbmc", "zeisel7", "zeisel47"])
-    parser.add_argument("--seed", nargs="+", type=int, default=[0])
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--render", action="store_true")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    if args.render:
-        render()
-        return
-    for dataset in args.dataset:
-        for seed in args.seed:
-            append_row(RESULTS, run(dataset, seed))
-
-
 if __name__ == "__main__":
-    main()
+    dataset_seed_main(__doc__, run, render, RESULTS)
