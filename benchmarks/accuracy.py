@@ -140,6 +140,7 @@ def leiden_at_k(work, k, seed):
 METHODS = {
     "cplmix_a2": lambda ad, k, s, d: cplmix(ad, k, s, n_arms=2),
     "cplmix_a1": lambda ad, k, s, d: cplmix(ad, k, s, n_arms=1),
+    "cplmix_a3": lambda ad, k, s, d: cplmix(ad, k, s, n_arms=3),
     # Types read from the arms' decoders instead of the category head.
     "cplmix_decoder_readout_a2": lambda ad, k, s, d: cplmix(
         ad, k, s, n_arms=2, type_readout="decoder"
