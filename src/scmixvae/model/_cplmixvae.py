@@ -588,7 +588,8 @@ class CplMixVAE(
         """Consensus cell type of each cell across the arms.
 
         The consensus is the argmax of the arm-averaged posterior ``mean_a q_a(c | x)``;
-        every arm sees the cell itself (no augmentation).
+        every arm sees the cell itself (no augmentation). Each arm's posterior is read from
+        its category head or its decoders, as the model's ``type_readout`` says.
 
         Parameters
         ----------
