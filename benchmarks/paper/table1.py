@@ -146,6 +146,7 @@ def run_one(
         augmentation="affine",
         augmentation_kwargs={"image_shape": tuple(adata.uns["image_shape"])},
         initialization=initialization,
+        category_input="bottleneck",  # the default when table1.md was measured
     )
     start = time.perf_counter()
     model.train(max_epochs=max_epochs, batch_size=BATCH_SIZE, accelerator="cpu", **QUIET)
