@@ -797,6 +797,7 @@ class CplMixVAE(
             "state_prior": module.state_prior,
             "initialization": module.initialization,
             "type_readout": module.type_readout,
+            "merge_method": module.merge_method,
             "coupling_weight": module.coupling_weight,
             "entropy_weight": module.entropy_weight,
             "kl_weight": module.kl_weight,

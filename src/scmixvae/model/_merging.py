@@ -3,8 +3,9 @@
 With ``initialization="overcluster"`` the module holds ``_OVERCLUSTERING × K`` categories,
 each taught one k-means cluster. Halfway through training, :class:`CategoryMerging`
 scores every sampled cell under every category, merges the categories into ``K`` by
-:func:`~scmixvae.module.merge_categories`, points each merged centroid of the teacher to
-its group's representative, and merges the categories in the module
+:func:`~scmixvae.module.merge_categories` (the module's ``merge_method``), points each
+merged centroid of the teacher to its group's representative, and merges the categories in
+the module
 (:meth:`~scmixvae.module.CplMixVAEModule.merge_into`): a type's posterior is the sum of its
 clusters' posteriors. Training then goes on with the merged labels.
 """
@@ -56,7 +57,7 @@ def merge_over_clusters(model, indices: np.ndarray, n_types: int) -> None:
     module = model.module
     scores, clusters = scores_and_clusters(model, indices)
     with torch.no_grad():
-        module.merge_into(merge_categories(scores, clusters, n_types))
+        module.merge_into(merge_categories(scores, clusters, n_types, module.merge_method))
 
 
 class CategoryMerging(Callback):

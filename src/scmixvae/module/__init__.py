@@ -1,7 +1,13 @@
 """Pure-torch building blocks of cpl-mixVAE: the module, its layers and its loss terms."""
 
 from ._arm_layers import ArmBatchNorm, ArmLinear, ArmMLP, once_if_shared
-from ._category_merging import decoder_divergence, merge_categories
+from ._category_merging import (
+    MERGE_METHODS,
+    decoder_confusion,
+    decoder_divergence,
+    greedy_modularity_merge,
+    merge_categories,
+)
 from ._cluster_teacher import ClusterTeacher
 from ._cplmixvae_module import COUPLING_INPUTS, INITIALIZATIONS, STATE_PRIORS, CplMixVAEModule
 from ._finite_guard import NonFiniteLossError, check_finite_loss
@@ -19,6 +25,7 @@ __all__ = [
     "COUPLING_INPUTS",
     "INITIALIZATIONS",
     "LIKELIHOODS",
+    "MERGE_METHODS",
     "STATE_PRIORS",
     "ArmBatchNorm",
     "ArmLinear",
@@ -29,8 +36,10 @@ __all__ = [
     "NonFiniteLossError",
     "categorical_entropy",
     "check_finite_loss",
+    "decoder_confusion",
     "decoder_divergence",
     "gaussian_kl",
+    "greedy_modularity_merge",
     "log_gumbel_softmax_sample",
     "merge_categories",
     "observation_distribution",

@@ -1,12 +1,16 @@
-"""Merging over-clustered categories by how well their decoders explain each other's cells.
+"""Merging over-clustered categories by how often their decoders mistake each other's cells.
 
 The over-clustering start (``initialization="overcluster"``) trains the decoders on more
-clusters than types and then merges them. Two clusters belong to one type when each one's
-decoder explains the other's cells almost as well as their own: the cost of decoding
-cluster ``j``'s cells with category ``i`` is a Monte-Carlo estimate of ``KL(p_j ‖ p_i)``
-between the two decoded distributions, and its symmetrised form (Jeffreys' divergence) is
-the distance that average linkage merges by. Distances are per cell, so a small type is
-kept apart from a large one as readily as two large ones (``benchmarks/merging.md``).
+clusters than types and then merges them. Two clusters belong to one type when the model
+cannot tell their cells apart. The default merge (``method="modularity"``) asks the decoders
+themselves: each cell's posterior over the categories, ``p(i | x) ∝ exp(−score_i)`` with equal
+prior weights, gives the expected number of cluster ``j``'s cells that the decoders place in
+category ``i`` (:func:`decoder_confusion`); those counts are the edges of a graph between the
+clusters, merged greedily by modularity (:func:`greedy_modularity_merge`), as Leiden merges
+cells. The earlier merge, hierarchical linkage on a per-cell divergence between the decoders
+(:func:`decoder_divergence`), stays available as ``method="average"`` (or another SciPy
+linkage). Measured in ``benchmarks/merging.md``: modularity on the decoders' confusion kept
+the continua inside a type together where the divergence split them.
 """
 
 from __future__ import annotations
@@ -14,6 +18,89 @@ from __future__ import annotations
 import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import squareform
+from scipy.special import softmax
+
+#: Values of ``method`` in :func:`merge_categories`: greedy modularity on
+#: :func:`decoder_confusion`, or a SciPy linkage on :func:`decoder_divergence`.
+MERGE_METHODS = ("modularity", "average", "complete", "single")
+
+
+def decoder_confusion(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Cells of each category the decoders give to each other category, symmetrised, ``(K, K)``.
+
+    Parameters
+    ----------
+    scores
+        ``(n_cells, K)``: reconstruction + state KL of every cell under every category
+        (:meth:`~scmixvae.module.CplMixVAEModule.category_scores`, summed over arms).
+    labels
+        ``(n_cells,)``: the category each cell was trained with.
+
+    Returns
+    -------
+    ``C + Cᵀ`` with ``C[j, i]`` the sum, over the cells of ``j``, of the decoders' posterior
+    ``p(i | x) = softmax(−scores)_i``, for ``i ≠ j``; the diagonal is 0. A category no cell
+    was trained with is linked to the categories whose cells its decoder explains.
+
+    Examples
+    --------
+    >>> scores = np.array([[0.0, np.log(3), 50.0], [np.log(3), 0.0, 50.0], [50.0, 50.0, 0.0]])
+    >>> decoder_confusion(scores, np.array([0, 1, 2])).round(2)
+    array([[0. , 0.5, 0. ],
+           [0.5, 0. , 0. ],
+           [0. , 0. , 0. ]])
+
+    """
+    n_categories = scores.shape[1]
+    confusion = np.zeros((n_categories, n_categories))
+    np.add.at(confusion, labels, softmax(-scores, axis=1))
+    np.fill_diagonal(confusion, 0.0)
+    return confusion + confusion.T
+
+
+def greedy_modularity_merge(edges: np.ndarray, n_groups: int) -> np.ndarray:
+    """Merge the nodes of a weighted graph, greedily by modularity gain, into ``n_groups``.
+
+    Each step merges the two groups ``i, j`` with the largest gain
+    ``e_ij / m − d_i d_j / m²`` (Newman's, up to a factor 2): ``e_ij`` the edge weight
+    between them, ``d`` the groups' degrees (edges inside a group included), ``m`` the total
+    weight. The null term keeps a group that is confused with many others from absorbing
+    them all. Steps go on after the gain turns negative, until ``n_groups`` remain.
+
+    Parameters
+    ----------
+    edges
+        Symmetric ``(n, n)`` non-negative weights.
+    n_groups
+        Number of groups to stop at.
+
+    Returns
+    -------
+    ``(n,)``: the group of every node, named by one of its members.
+
+    Examples
+    --------
+    >>> edges = np.array([[0, 5, 0, 0], [5, 0, 1, 0], [0, 1, 0, 4], [0, 0, 4, 0]], float)
+    >>> greedy_modularity_merge(edges, 2)
+    array([0, 0, 2, 2])
+
+    """
+    edges = np.array(edges, dtype=float)
+    total = max(edges.sum(), np.finfo(float).tiny)
+    group = np.arange(len(edges))
+    alive = np.ones(len(edges), dtype=bool)
+    while alive.sum() > n_groups:
+        index = np.flatnonzero(alive)
+        degree = edges[index].sum(1)
+        gain = edges[np.ix_(index, index)] / total - np.outer(degree, degree) / total**2
+        np.fill_diagonal(gain, -np.inf)
+        i, j = index[np.array(np.unravel_index(gain.argmax(), gain.shape))]
+        edges[i] += edges[j]
+        edges[:, i] += edges[:, j]
+        edges[j] = edges[:, j] = 0.0
+        group[group == j] = i
+        alive[j] = False
+    return group
 
 
 def decoder_divergence(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -58,20 +145,21 @@ def decoder_divergence(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 def merge_categories(
-    scores: np.ndarray, labels: np.ndarray, n_groups: int, method: str = "average"
+    scores: np.ndarray, labels: np.ndarray, n_groups: int, method: str = "modularity"
 ) -> np.ndarray:
-    """Merge categories into ``n_groups`` by hierarchical linkage on :func:`decoder_divergence`.
+    """Merge categories into ``n_groups`` types.
 
     Parameters
     ----------
     scores, labels
-        As in :func:`decoder_divergence`.
+        As in :func:`decoder_confusion`.
     n_groups
         Number of merged categories.
     method
-        SciPy's linkage method. ``"average"`` and ``"single"`` were within the seed-to-seed
-        spread on the four datasets measured (``benchmarks/merging.md``); single linkage
-        chained the clusters of weakly trained decoders together, so ``"average"``.
+        ``"modularity"`` (default): :func:`greedy_modularity_merge` on
+        :func:`decoder_confusion`. A SciPy linkage method (``"average"``, ``"complete"``,
+        ``"single"``): hierarchical linkage on :func:`decoder_divergence`, ``"average"``
+        being the earlier default. Chosen by measurement (``benchmarks/merging.md``).
 
     Returns
     -------
@@ -88,11 +176,16 @@ def merge_categories(
     n_categories = scores.shape[1]
     if not 1 <= n_groups <= n_categories:
         raise ValueError(f"n_groups must be between 1 and {n_categories}, got {n_groups}.")
+    if method not in MERGE_METHODS:
+        raise ValueError(f"Unknown merge method {method!r}; choose one of {MERGE_METHODS}.")
     if n_groups == n_categories:
         return np.arange(n_categories)
-    divergence = decoder_divergence(scores, labels)
-    tree = linkage(squareform(divergence, checks=False), method=method)
-    groups = fcluster(tree, n_groups, criterion="maxclust")
+    if method == "modularity":
+        groups = greedy_modularity_merge(decoder_confusion(scores, labels), n_groups)
+    else:
+        divergence = decoder_divergence(scores, labels)
+        tree = linkage(squareform(divergence, checks=False), method=method)
+        groups = fcluster(tree, n_groups, criterion="maxclust")
     totals = np.zeros((n_categories, n_categories))  # totals[j, i]: j's cells under i
     np.add.at(totals, labels, scores)
     representative = np.empty(n_categories, dtype=int)
@@ -100,3 +193,4 @@ def merge_categories(
         members = np.flatnonzero(groups == group)
         representative[members] = members[totals[np.ix_(members, members)].sum(0).argmin()]
     return representative
+

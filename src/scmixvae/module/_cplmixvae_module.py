@@ -19,6 +19,7 @@ from torch import nn
 from .._expression import log_normalise
 from ..augment import Augmenter, make_augmenter
 from ._arm_layers import ArmBatchNorm, ArmLinear, ArmMLP, once_if_shared
+from ._category_merging import MERGE_METHODS
 from ._cluster_teacher import ClusterTeacher
 from ._finite_guard import check_finite_loss
 from ._likelihoods import COUNT_LIKELIHOODS, LIKELIHOODS, observation_distribution
@@ -115,6 +116,13 @@ class CplMixVAEModule(BaseModuleClass):
         prior weights; ``K`` decoder passes per cell instead of one encoder pass. It was as
         accurate as the head, or slightly better (``benchmarks/accuracy.md``). Training
         always uses the head.
+    merge_method
+        How ``initialization="overcluster"`` merges its clusters into types
+        (:func:`~scmixvae.module.merge_categories`). ``"modularity"`` (default): greedy
+        modularity on how many cells of each cluster the decoders give to each other
+        cluster. ``"average"`` (the earlier default), ``"complete"``, ``"single"``: that
+        linkage on a per-cell divergence between the clusters' decoders. Chosen by
+        measurement (``benchmarks/merging.md``).
     n_enumerated
         ``0``: the decoder sees one Gumbel-softmax sample of ``c`` (the paper). ``m > 0``:
         the reconstruction and state KL are averaged exactly over the ``m`` most probable
@@ -168,8 +176,13 @@ class CplMixVAEModule(BaseModuleClass):
         self_labelling: bool = False,
         category_input: str = "hidden",
         type_readout: str = "encoder",
+        merge_method: str = "modularity",
     ):
         super().__init__()
+        if merge_method not in MERGE_METHODS:
+            raise ValueError(
+                f"Unknown merge_method {merge_method!r}; choose one of {MERGE_METHODS}."
+            )
         if category_input not in CATEGORY_INPUTS:
             raise ValueError(
                 f"Unknown category_input {category_input!r}; choose one of {CATEGORY_INPUTS}."
@@ -220,6 +233,7 @@ class CplMixVAEModule(BaseModuleClass):
         self.self_labelling = self_labelling
         self.category_input = category_input
         self.type_readout = type_readout
+        self.merge_method = merge_method
         augmentation_kwargs = augmentation_kwargs or {}
         if augmentation == "generative":  # built for these data; the model trains it first
             augmentation_kwargs = {
