@@ -193,4 +193,3 @@ def merge_categories(
         members = np.flatnonzero(groups == group)
         representative[members] = members[totals[np.ix_(members, members)].sum(0).argmin()]
     return representative
-
