@@ -5,9 +5,8 @@ each taught one k-means cluster. Halfway through training, :class:`CategoryMergi
 scores every sampled cell under every category, merges the categories into ``K`` by
 :func:`~scmixvae.module.merge_categories` (the module's ``merge_method``), points each
 merged centroid of the teacher to its group's representative, and merges the categories in
-the module
-(:meth:`~scmixvae.module.CplMixVAEModule.merge_into`): a type's posterior is the sum of its
-clusters' posteriors. Training then goes on with the merged labels.
+the module (:meth:`~scmixvae.module.CplMixVAEModule.merge_into`): a type's posterior is the
+sum of its clusters' posteriors. Training then goes on with the merged labels.
 """
 
 from __future__ import annotations
