@@ -7,9 +7,12 @@ from conftest import QUIET
 import scmixvae
 from scmixvae.model._merging import CategoryMerging, merge_over_clusters, scores_and_clusters
 from scmixvae.module import (
+    MERGE_METHODS,
     ClusterTeacher,
     CplMixVAEModule,
+    decoder_confusion,
     decoder_divergence,
+    greedy_modularity_merge,
     merge_categories,
 )
 
@@ -46,29 +49,62 @@ def test_divergence_ignores_negative_costs_and_empty_categories():
     assert divergence[2, 0] == divergence[2, 1] == 0.0  # category 2 has no cells
 
 
-def test_merge_joins_the_clusters_of_a_type_and_names_a_member():
+def test_confusion_sums_the_decoders_posterior_over_each_clusters_cells():
+    # cell 0 (cluster 0): posterior (1/2, 1/4, 1/4); cell 1 (cluster 1): (e^-60, 1, e^-60)
+    scores = np.array([[0.0, np.log(2), np.log(2)], [60.0, 0.0, 60.0]])
+    confusion = decoder_confusion(scores, np.array([0, 1]))
+    assert confusion[0, 1] == confusion[1, 0] == pytest.approx(0.25 + np.exp(-60.0))
+    # category 2 has no cells, but its decoder takes a quarter of cell 0
+    assert confusion[0, 2] == pytest.approx(0.25)
+    assert confusion[1, 2] == pytest.approx(np.exp(-60.0), rel=1e-6)
+    assert np.allclose(np.diag(confusion), 0.0) and np.allclose(confusion, confusion.T)
+
+
+def test_modularity_merge_goes_on_after_the_gain_turns_negative():
+    edges = np.array([[0, 5, 0, 0], [5, 0, 1, 0], [0, 1, 0, 4], [0, 0, 4, 0]], float)
+    assert list(greedy_modularity_merge(edges, 2)) == [0, 0, 2, 2]
+    assert len(set(greedy_modularity_merge(edges, 1))) == 1
+    assert list(greedy_modularity_merge(edges, 4)) == [0, 1, 2, 3]
+    assert len(set(greedy_modularity_merge(np.zeros((3, 3)), 2))) == 2  # no edges at all
+
+
+def test_modularity_keeps_a_hub_from_absorbing_its_neighbours():
+    # node 0 is confused a little with everyone; 1-2 and 3-4 are pairs
+    edges = np.zeros((5, 5))
+    edges[0, 1:] = edges[1:, 0] = 1.0
+    edges[1, 2] = edges[2, 1] = edges[3, 4] = edges[4, 3] = 3.0
+    groups = greedy_modularity_merge(edges, 3)
+    assert groups[1] == groups[2] and groups[3] == groups[4] and groups[1] != groups[3]
+    assert groups[0] not in (groups[1], groups[3])
+
+
+@pytest.mark.parametrize("method", MERGE_METHODS)
+def test_merge_joins_the_clusters_of_a_type_and_names_a_member(method):
     scores, labels = _two_types_in_four_clusters()
-    representative = merge_categories(scores, labels, n_groups=2)
+    representative = merge_categories(scores, labels, n_groups=2, method=method)
     assert representative[0] == representative[1] in (0, 1)
     assert representative[2] == representative[3] in (2, 3)
     assert representative[0] != representative[2]
-    assert np.array_equal(merge_categories(scores, labels, 4), np.arange(4))
+    assert np.array_equal(merge_categories(scores, labels, 4, method), np.arange(4))
 
 
-def test_merge_keeps_a_small_distinct_type_apart_from_large_ones():
+@pytest.mark.parametrize("method", ["modularity", "average"])
+def test_merge_keeps_a_small_distinct_type_apart_from_large_ones(method):
     # two large clusters of one type (cost 5 per cell between them), one tiny distinct type
     labels = np.array([0] * 50 + [1] * 50 + [2] * 2)
     scores = np.full((102, 3), 40.0)
     scores[np.arange(102), labels] = 0.0
     scores[:100, :2] = np.where(scores[:100, :2] == 0.0, 0.0, 5.0)
-    assert list(merge_categories(scores, labels, 2)) in ([0, 0, 2], [1, 1, 2])
+    assert list(merge_categories(scores, labels, 2, method)) in ([0, 0, 2], [1, 1, 2])
 
 
-def test_merge_checks_the_number_of_groups():
+def test_merge_checks_the_number_of_groups_and_the_method():
     scores, labels = _two_types_in_four_clusters()
     for bad in (0, 5):
         with pytest.raises(ValueError, match="n_groups must be between 1 and 4"):
             merge_categories(scores, labels, bad)
+    with pytest.raises(ValueError, match="Unknown merge method 'ward'"):
+        merge_categories(scores, labels, 2, method="ward")
 
 
 def test_teacher_teaches_the_category_of_its_centroid():
@@ -137,8 +173,10 @@ def test_overcluster_trains_twice_the_categories_then_merges_them(small_adata, t
     assert loaded.get_cell_types().equals(model.get_cell_types())
 
 
-def test_the_merge_reads_every_arm_and_the_teachers_centroids(small_adata):
-    model = _overcluster_model(small_adata)
+@pytest.mark.parametrize("merge_method", ["modularity", "average"])
+def test_the_merge_reads_every_arm_and_the_teachers_centroids(small_adata, merge_method):
+    model = _overcluster_model(small_adata, merge_method=merge_method)
+    assert model.settings()["merge_method"] == merge_method
     model._fit_teacher(np.arange(small_adata.n_obs))
     module = model.module
     cells = np.arange(0, small_adata.n_obs, 3)
@@ -156,9 +194,15 @@ def test_the_merge_reads_every_arm_and_the_teachers_centroids(small_adata):
     assert np.array_equal(clusters, nearest)
     module.train()
     merge_over_clusters(model, cells, 4)
-    representative = merge_categories(scores, clusters, 4)
+    representative = merge_categories(scores, clusters, 4, merge_method)
     assert torch.equal(module.teacher.category, torch.as_tensor(representative))
     assert int(module.active.sum()) == 4 and module.training
+
+
+def test_unknown_merge_method_is_refused(small_adata):
+    scmixvae.CplMixVAE.setup_anndata(small_adata, layer="counts")
+    with pytest.raises(ValueError, match="Unknown merge_method 'ward'"):
+        scmixvae.CplMixVAE(small_adata, n_categories=4, merge_method="ward")
 
 
 def test_overcluster_needs_no_more_clusters_than_cells(small_adata):
