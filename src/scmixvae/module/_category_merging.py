@@ -108,11 +108,8 @@ def decoder_divergence(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
     Parameters
     ----------
-    scores
-        ``(n_cells, K)``: reconstruction + state KL of every cell under every category
-        (:meth:`~scmixvae.module.CplMixVAEModule.category_scores`, summed over arms).
-    labels
-        ``(n_cells,)``: the category each cell was trained with.
+    scores, labels
+        As in :func:`decoder_confusion`.
 
     Returns
     -------
