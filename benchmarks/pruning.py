@@ -23,7 +23,7 @@ import torch
 from accuracy import (
     COLD_START,
     HERE,
-    LINKAGE_MERGE,
+    MODULARITY,
     QUIET,
     append_row,
     load,
@@ -37,9 +37,8 @@ RESULTS = HERE / "results" / "pruning.jsonl"
 #: dataset -> K_max, the upper bound pruning starts from.
 K_MAX = {"sim30": 60, "zeisel47": 70}
 #: --start -> model arguments: the cold start the first rows were measured with, the
-#: over-clustering start with the linkage merge (the defaults when the next rows were
-#: measured), or the package's current defaults.
-STARTS = {"cold": COLD_START, "linkage_merge": LINKAGE_MERGE, "defaults": {}}
+#: over-clustering start merged by modularity, or the package's current defaults.
+STARTS = {"cold": COLD_START, "modularity_merge": MODULARITY, "defaults": {}}
 
 
 def load_pruning(name: str, seed: int):
@@ -130,8 +129,8 @@ def render() -> None:
         "`CplMixVAE(adata, n_categories=K_max)`, `train()`, `prune()` (threshold 0.95;",
         "fine-tuning steps per round = 0.75 × initial steps / rounds allowed). `start`: `cold`,",
         'the defaults when pruning was built (`initialization="random"`, category head on the',
-        "bottleneck); `linkage_merge`: the over-clustering start with its first merge",
-        '(`merge_method="average"`); `defaults`: the package\'s current defaults.',
+        "bottleneck); `defaults`: the package's current defaults (the over-clustering start);",
+        '`modularity_merge`: that with `merge_method="modularity"`.',
         "ACC / ARI / NMI are those of the selected round; `true K` is a model trained with",
         "the true number of types (same seed). `train s` / `prune s`:",
         "wall time of the initial training and of all pruning rounds, measured while 2-4",

@@ -149,8 +149,8 @@ class CplMixVAE(
         ``benchmarks/accuracy.md``): k-means on a PCA of the (depth-normalised, log) input
         splits the cells into ``2 × n_categories`` clusters; for the first half of the epochs
         the decoder is fed each cell's cluster and the category head learns it; then the
-        clusters are merged into ``n_categories`` types by how often their decoders take
-        each other's cells for their own (``merge_method``, a module argument:
+        clusters are merged into ``n_categories`` types by how well their decoders explain
+        each other's cells (``merge_method``, a module argument:
         :func:`~scmixvae.module.merge_categories`), and the rest of the epochs teach the
         merged types. The model holds ``2 × n_categories`` category slots;
         the merged-away ones are masked as pruned ones are, so type names are slot numbers.

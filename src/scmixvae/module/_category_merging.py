@@ -1,16 +1,19 @@
-"""Merging over-clustered categories by how often their decoders mistake each other's cells.
+"""Merging over-clustered categories by how alike their decoders are.
 
 The over-clustering start (``initialization="overcluster"``) trains the decoders on more
 clusters than types and then merges them. Two clusters belong to one type when the model
-cannot tell their cells apart. The default merge (``method="modularity"``) asks the decoders
-themselves: each cell's posterior over the categories, ``p(i | x) ∝ exp(−score_i)`` with equal
-prior weights, gives the expected number of cluster ``j``'s cells that the decoders place in
-category ``i`` (:func:`decoder_confusion`); those counts are the edges of a graph between the
-clusters, merged greedily by modularity (:func:`greedy_modularity_merge`), as Leiden merges
-cells. The earlier merge, hierarchical linkage on a per-cell divergence between the decoders
-(:func:`decoder_divergence`), stays available as ``method="average"`` (or another SciPy
-linkage). Measured in ``benchmarks/merging.md``: modularity on the decoders' confusion kept
-the continua inside a type together where the divergence split them.
+cannot tell their cells apart. The default merge (``method="average"``) measures how well
+each cluster's decoder explains the other's cells: the cost of decoding cluster ``j``'s cells
+with category ``i`` is a Monte-Carlo estimate of ``KL(p_j ‖ p_i)`` between the two decoded
+distributions, and its symmetrised form (Jeffreys' divergence, :func:`decoder_divergence`) is
+the distance that average linkage merges by. Distances are per cell, so a small type is kept
+apart from a large one as readily as two large ones.
+
+``method="modularity"`` asks the decoders' posterior instead: the expected number of cluster
+``j``'s cells the decoders place in category ``i`` (:func:`decoder_confusion`) are the edges
+of a graph between the clusters, merged greedily by modularity
+(:func:`greedy_modularity_merge`), as Leiden merges cells. It merged Zeisel's 7 classes
+better and four simulations worse (``benchmarks/merging.md``), so it is not the default.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from scipy.special import softmax
 
 #: Values of ``method`` in :func:`merge_categories`: greedy modularity on
 #: :func:`decoder_confusion`, or a SciPy linkage on :func:`decoder_divergence`.
-MERGE_METHODS = ("modularity", "average", "complete", "single")
+MERGE_METHODS = ("average", "complete", "single", "modularity")
 
 
 def decoder_confusion(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -142,7 +145,7 @@ def decoder_divergence(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 def merge_categories(
-    scores: np.ndarray, labels: np.ndarray, n_groups: int, method: str = "modularity"
+    scores: np.ndarray, labels: np.ndarray, n_groups: int, method: str = "average"
 ) -> np.ndarray:
     """Merge categories into ``n_groups`` types.
 
@@ -153,10 +156,11 @@ def merge_categories(
     n_groups
         Number of merged categories.
     method
-        ``"modularity"`` (default): :func:`greedy_modularity_merge` on
-        :func:`decoder_confusion`. A SciPy linkage method (``"average"``, ``"complete"``,
-        ``"single"``): hierarchical linkage on :func:`decoder_divergence`, ``"average"``
-        being the earlier default. Chosen by measurement (``benchmarks/merging.md``).
+        A SciPy linkage method (``"average"``, the default, ``"complete"``, ``"single"``):
+        hierarchical linkage on :func:`decoder_divergence`. ``"modularity"``:
+        :func:`greedy_modularity_merge` on :func:`decoder_confusion`. Chosen by
+        measurement (``benchmarks/merging.md``): modularity gained on Zeisel 7 but lost
+        0.09–0.20 on four simulations that average linkage merged well.
 
     Returns
     -------
