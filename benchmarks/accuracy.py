@@ -154,6 +154,8 @@ METHODS = {
     "cplmix_modularity_merge_a2": lambda ad, k, s, d: cplmix(ad, k, s, n_arms=2, **MODULARITY),
     "cplmix_modularity_merge_a1": lambda ad, k, s, d: cplmix(ad, k, s, n_arms=1, **MODULARITY),
     "cplmix_modularity_merge_a3": lambda ad, k, s, d: cplmix(ad, k, s, n_arms=3, **MODULARITY),
+    # The over-clustering merged by single linkage on the decoders' divergence.
+    "cplmix_single_merge_a2": lambda ad, k, s, d: cplmix(ad, k, s, n_arms=2, merge_method="single"),
     # Types read from the arms' decoders instead of the category head.
     "cplmix_decoder_readout_a2": lambda ad, k, s, d: cplmix(
         ad, k, s, n_arms=2, type_readout="decoder"
@@ -341,7 +343,8 @@ def render() -> None:
         "`model.train()`: the over-clustering start merged by average linkage on the decoders'",
         "divergence, category head on the encoder's hidden layer, types from the head,",
         "λ = 0.01, entropy weight 0, lr 3e-3);",
-        '`cplmix_modularity_merge_*`: the same with `merge_method="modularity"`;',
+        "`cplmix_modularity_merge_*`, `cplmix_single_merge_*`: the same with",
+        '`merge_method="modularity"` or `"single"`;',
         '`cplmix_decoder_readout_*`: the defaults with `type_readout="decoder"`;',
         '`cplmix_bottleneck_*`: that with `category_input="bottleneck"`, the default of the',
         "first over-clustering start (its rows ran as `cplmix_a*` then);",

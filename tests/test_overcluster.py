@@ -78,6 +78,13 @@ def test_modularity_keeps_a_hub_from_absorbing_its_neighbours():
     assert groups[0] not in (groups[1], groups[3])
 
 
+def test_modularity_snowballs_on_a_uniform_graph():
+    # decoders that cannot tell the clusters apart: every pair equally confused. Greedy
+    # modularity then grows one group: a known weakness (docs/method.md).
+    groups = greedy_modularity_merge(np.ones((8, 8)) - np.eye(8), 4)
+    assert sorted(np.bincount(groups)[np.bincount(groups) > 0]) == [1, 1, 1, 5]
+
+
 @pytest.mark.parametrize("method", MERGE_METHODS)
 def test_merge_joins_the_clusters_of_a_type_and_names_a_member(method):
     scores, labels = _two_types_in_four_clusters()
@@ -88,7 +95,7 @@ def test_merge_joins_the_clusters_of_a_type_and_names_a_member(method):
     assert np.array_equal(merge_categories(scores, labels, 4, method), np.arange(4))
 
 
-@pytest.mark.parametrize("method", ["modularity", "average"])
+@pytest.mark.parametrize("method", ["average", "modularity"])
 def test_merge_keeps_a_small_distinct_type_apart_from_large_ones(method):
     # two large clusters of one type (cost 5 per cell between them), one tiny distinct type
     labels = np.array([0] * 50 + [1] * 50 + [2] * 2)
@@ -140,15 +147,11 @@ def test_overcluster_trains_twice_the_categories_then_merges_them(small_adata, t
 
     CategoryMerging.on_train_epoch_start = record
     try:
-        # Long enough for the decoders to tell the clusters apart before the merge: after
-        # 5 epochs their confusion is near uniform and says nothing about the types.
-        model.train(max_epochs=40, batch_size=64, **QUIET)
+        model.train(max_epochs=10, batch_size=64, **QUIET)
     finally:
         CategoryMerging.on_train_epoch_start = original
-    # taught 8 clusters in epochs 0-19, merged at the start of epoch 20 (half of 40 epochs)
-    assert merges == (
-        [(e, 8, 8) for e in range(20)] + [(20, 8, 4)] + [(e, 4, 4) for e in range(21, 40)]
-    )
+    # taught 8 clusters in epochs 0-4, merged at the start of epoch 5 (half of 10 epochs)
+    assert merges == [(e, 8, 8) for e in range(5)] + [(5, 8, 4)] + [(e, 4, 4) for e in (6, 7, 8, 9)]
     module = model.module
     active = module.active.nonzero().flatten()
     assert set(module.teacher.category.tolist()) == set(active.tolist())
@@ -173,7 +176,7 @@ def test_overcluster_trains_twice_the_categories_then_merges_them(small_adata, t
     assert loaded.get_cell_types().equals(model.get_cell_types())
 
 
-@pytest.mark.parametrize("merge_method", ["modularity", "average"])
+@pytest.mark.parametrize("merge_method", ["average", "modularity"])
 def test_the_merge_reads_every_arm_and_the_teachers_centroids(small_adata, merge_method):
     model = _overcluster_model(small_adata, merge_method=merge_method)
     assert model.settings()["merge_method"] == merge_method
@@ -201,6 +204,7 @@ def test_the_merge_reads_every_arm_and_the_teachers_centroids(small_adata, merge
 
 def test_unknown_merge_method_is_refused(small_adata):
     scmixvae.CplMixVAE.setup_anndata(small_adata, layer="counts")
+    assert scmixvae.CplMixVAE(small_adata, n_categories=4).settings()["merge_method"] == "average"
     with pytest.raises(ValueError, match="Unknown merge_method 'ward'"):
         scmixvae.CplMixVAE(small_adata, n_categories=4, merge_method="ward")
 
