@@ -23,8 +23,8 @@ from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import squareform
 from scipy.special import softmax
 
-#: Values of ``method`` in :func:`merge_categories`: greedy modularity on
-#: :func:`decoder_confusion`, or a SciPy linkage on :func:`decoder_divergence`.
+#: Values of ``method`` in :func:`merge_categories`: a SciPy linkage on
+#: :func:`decoder_divergence`, or greedy modularity on :func:`decoder_confusion`.
 MERGE_METHODS = ("average", "complete", "single", "modularity")
 
 
@@ -68,7 +68,8 @@ def greedy_modularity_merge(edges: np.ndarray, n_groups: int) -> np.ndarray:
     ``e_ij / m − d_i d_j / m²`` (Newman's, up to a factor 2): ``e_ij`` the edge weight
     between them, ``d`` the groups' degrees (edges inside a group included), ``m`` the total
     weight. The null term keeps a group that is confused with many others from absorbing
-    them all. Steps go on after the gain turns negative, until ``n_groups`` remain.
+    them all. Steps go on after the gain turns negative, until ``n_groups`` remain. On a
+    near-uniform graph (decoders that cannot tell the nodes apart) one group grows.
 
     Parameters
     ----------
