@@ -28,6 +28,7 @@ from sklearn.neighbors import NearestNeighbors
 
 import scmixvae
 from scmixvae.model._cplmixvae import _OVERCLUSTERING
+from scmixvae.module import greedy_modularity_merge
 
 RESULTS = HERE / "results" / "merging_graph.jsonl"
 COLUMNS = ["ceiling", "pca_average", "graph_modularity"]
@@ -41,30 +42,6 @@ def edges_between_clusters(embedding: np.ndarray, clusters: np.ndarray, n_neighb
     edges = np.zeros((n, n))
     np.add.at(edges, (np.repeat(clusters, n_neighbors), clusters[others.ravel()]), 1.0)
     return edges + edges.T
-
-
-def greedy_modularity_merge(edges: np.ndarray, k: int) -> np.ndarray:
-    """Group of every cluster after merging, greedily by modularity gain, down to ``k`` groups.
-
-    The gain of merging groups i and j is ``2 (e_ij / m − d_i d_j / m²)`` (Newman's), with
-    ``e_ij`` the edges between them, ``d`` the groups' degrees and ``m`` all edges.
-    """
-    edges = edges.copy()
-    total = edges.sum()
-    group = np.arange(len(edges))
-    alive = list(range(len(edges)))
-    while len(alive) > k:
-        degree = edges.sum(1)
-        sub = np.ix_(alive, alive)
-        gain = edges[sub] / total - np.outer(degree[alive], degree[alive]) / total**2
-        np.fill_diagonal(gain, -np.inf)
-        i, j = (alive[index] for index in np.unravel_index(gain.argmax(), gain.shape))
-        edges[i] += edges[j]
-        edges[:, i] += edges[:, j]
-        edges[j] = edges[:, j] = 0.0
-        group[group == j] = i
-        alive.remove(j)
-    return group
 
 
 def run(dataset: str, seed: int) -> dict:

@@ -161,7 +161,7 @@ def merge_categories(
         hierarchical linkage on :func:`decoder_divergence`. ``"modularity"``:
         :func:`greedy_modularity_merge` on :func:`decoder_confusion`. Chosen by
         measurement (``benchmarks/merging.md``): modularity gained on Zeisel 7 but lost
-        0.09–0.20 on four simulations that average linkage merged well.
+        0.12–0.20 on three of seven simulations that average linkage merged well.
 
     Returns
     -------
