@@ -73,6 +73,7 @@ DATASETS = ["zeisel7", "zeisel47", "pbmc", "sim40"]
 OVERCLUSTER_START = {"type_readout": "encoder", "category_input": "bottleneck"}
 #: The over-clustering start merged by modularity instead of average linkage.
 MODULARITY = {"merge_method": "modularity"}
+GEODESIC = {"merge_method": "geodesic"}
 #: The defaults before the over-clustering start: the paper's cold start. Benchmarks whose
 #: committed results were measured with it pin it, so that they still reproduce.
 COLD_START = OVERCLUSTER_START | {"initialization": "random"}
@@ -156,6 +157,10 @@ METHODS = {
     "cplmix_modularity_merge_a3": lambda ad, k, s, d: cplmix(ad, k, s, n_arms=3, **MODULARITY),
     # The over-clustering merged by single linkage on the decoders' divergence.
     "cplmix_single_merge_a2": lambda ad, k, s, d: cplmix(ad, k, s, n_arms=2, merge_method="single"),
+    # The over-clustering merged by average linkage on the decoders' geodesic divergence.
+    "cplmix_geodesic_merge_a2": lambda ad, k, s, d: cplmix(ad, k, s, n_arms=2, **GEODESIC),
+    "cplmix_geodesic_merge_a1": lambda ad, k, s, d: cplmix(ad, k, s, n_arms=1, **GEODESIC),
+    "cplmix_geodesic_merge_a3": lambda ad, k, s, d: cplmix(ad, k, s, n_arms=3, **GEODESIC),
     # Types read from the arms' decoders instead of the category head.
     "cplmix_decoder_readout_a2": lambda ad, k, s, d: cplmix(
         ad, k, s, n_arms=2, type_readout="decoder"

@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
+from scipy.sparse.csgraph import csgraph_from_dense, shortest_path
 from scipy.spatial.distance import squareform
 from scipy.special import softmax
 
 #: Values of ``method`` in :func:`merge_categories`: a SciPy linkage on
-#: :func:`decoder_divergence`, or greedy modularity on :func:`decoder_confusion`.
-MERGE_METHODS = ("average", "complete", "single", "modularity")
+#: :func:`decoder_divergence`, average linkage on its :func:`geodesic_divergence`, or
+#: greedy modularity on :func:`decoder_confusion`.
+MERGE_METHODS = ("average", "complete", "single", "geodesic", "modularity")
 
 
 def decoder_confusion(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -145,6 +147,46 @@ def decoder_divergence(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return divergence
 
 
+def geodesic_divergence(divergence: np.ndarray) -> np.ndarray:
+    """Shortest-path lengths through the categories, each step as long as its divergence.
+
+    A type that k-means cut into a chain of clusters has small divergences between
+    neighbours in the chain and large ones between its ends. The decoders' divergence
+    between far-apart clusters says little about how they are connected; the length of the
+    cheapest chain of steps between them does. Summing divergences (squared-distance-like
+    quantities) favours many small steps over one large one.
+
+    Parameters
+    ----------
+    divergence
+        Symmetric ``(K, K)``, non-negative: :func:`decoder_divergence`.
+
+    Returns
+    -------
+    ``(K, K)``: the geodesic lengths among the categories with a positive row sum; a
+    category at distance 0 from every other (no cell was trained with it) keeps its row of
+    zeros and is not a step of any path, so it cannot join the others at no cost.
+
+    Examples
+    --------
+    >>> divergence = np.array([[0.0, 1.0, 9.0], [1.0, 0.0, 1.0], [9.0, 1.0, 0.0]])
+    >>> geodesic_divergence(divergence)
+    array([[0., 1., 2.],
+           [1., 0., 1.],
+           [2., 1., 0.]])
+
+    """
+    divergence = np.asarray(divergence, dtype=float)
+    geodesic = np.zeros_like(divergence)
+    connected = divergence.sum(1) > 0
+    # csgraph reads a dense 0 as "no edge"; nulls marked as inf keep a 0 divergence an edge.
+    steps = divergence[np.ix_(connected, connected)].copy()
+    np.fill_diagonal(steps, np.inf)
+    graph = csgraph_from_dense(steps, null_value=np.inf)
+    geodesic[np.ix_(connected, connected)] = shortest_path(graph, method="D", directed=False)
+    return geodesic
+
+
 def merge_categories(
     scores: np.ndarray, labels: np.ndarray, n_groups: int, method: str = "average"
 ) -> np.ndarray:
@@ -158,7 +200,8 @@ def merge_categories(
         Number of merged categories.
     method
         A SciPy linkage method (``"average"``, the default, ``"complete"``, ``"single"``):
-        hierarchical linkage on :func:`decoder_divergence`. ``"modularity"``:
+        hierarchical linkage on :func:`decoder_divergence`. ``"geodesic"``: average linkage
+        on :func:`geodesic_divergence` of it. ``"modularity"``:
         :func:`greedy_modularity_merge` on :func:`decoder_confusion`. Chosen by
         measurement (``benchmarks/merging.md``): modularity gained on Zeisel 7 but lost
         0.12–0.20 on three of seven simulations that average linkage merged well.
@@ -186,6 +229,8 @@ def merge_categories(
         groups = greedy_modularity_merge(decoder_confusion(scores, labels), n_groups)
     else:
         divergence = decoder_divergence(scores, labels)
+        if method == "geodesic":
+            divergence, method = geodesic_divergence(divergence), "average"
         tree = linkage(squareform(divergence, checks=False), method=method)
         groups = fcluster(tree, n_groups, criterion="maxclust")
     totals = np.zeros((n_categories, n_categories))  # totals[j, i]: j's cells under i
