@@ -12,6 +12,7 @@ from scmixvae.module import (
     CplMixVAEModule,
     decoder_confusion,
     decoder_divergence,
+    geodesic_divergence,
     greedy_modularity_merge,
     merge_categories,
 )
@@ -85,6 +86,40 @@ def test_modularity_snowballs_on_a_uniform_graph():
     assert sorted(np.bincount(groups)[np.bincount(groups) > 0]) == [1, 1, 1, 5]
 
 
+def test_geodesic_divergence_is_the_cheapest_chain_of_steps():
+    divergence = np.array(
+        [[0, 3, 9, 6, 0], [3, 0, 4, 6, 0], [9, 4, 0, 8, 0], [6, 6, 8, 0, 0], [0, 0, 0, 0, 0]],
+        dtype=float,
+    )
+    geodesic = geodesic_divergence(divergence)  # power 2: steps cost divergence²
+    assert geodesic[0, 2] == pytest.approx(5.0)  # 0 -> 1 -> 2: sqrt(9 + 16) < 9
+    assert geodesic[2, 3] == pytest.approx(np.sqrt(16 + 36))  # 2 -> 1 -> 3 < 8
+    assert geodesic[0, 3] == pytest.approx(6.0)  # the direct step is the cheapest
+    # category 4 (no cells: 0 from everyone) keeps its zeros and is no shortcut
+    assert np.all(geodesic[4] == 0.0) and geodesic[0, 3] > 0
+    assert np.allclose(geodesic, geodesic.T)
+    # power 1 sums the steps: 3 + 4 < 9; a large power tends to the largest step
+    assert geodesic_divergence(divergence, power=1.0)[0, 2] == pytest.approx(7.0)
+    assert geodesic_divergence(divergence, power=50.0)[0, 2] == pytest.approx(4.0, rel=0.02)
+    # a divergence of 0 between two categories with cells is a step of length 0
+    touching = np.array([[0, 0, 3], [0, 0, 5], [3, 5, 0]], dtype=float)
+    assert geodesic_divergence(touching)[1, 2] == pytest.approx(3.0)
+    with pytest.raises(ValueError, match="power must be positive, got 0"):
+        geodesic_divergence(divergence, power=0)
+
+
+def test_geodesic_merge_keeps_a_chain_together_that_average_linkage_cuts():
+    # one cell per category, scores[j, i] = divergence[i, j]: clusters 0 - 1 - 2 form a
+    # chain of small steps whose ends are far apart; 3 is a distinct type. Average linkage:
+    # {0, 1} is 5.5 from 2 and 4 from 3. Geodesic: 0 - 2 is sqrt(2), so {0, 1} is 1.2 from 2.
+    divergence = np.array([[0, 1, 10, 4], [1, 0, 1, 4], [10, 1, 0, 6], [4, 4, 6, 0]], float)
+    labels = np.arange(4)
+    assert np.allclose(decoder_divergence(divergence, labels), divergence)
+    assert list(merge_categories(divergence, labels, 2, "average")) in ([0, 0, 2, 0], [1, 1, 2, 1])
+    geodesic_groups = merge_categories(divergence, labels, 2, "geodesic")
+    assert len(set(geodesic_groups[:3])) == 1 and geodesic_groups[3] == 3
+
+
 @pytest.mark.parametrize("method", MERGE_METHODS)
 def test_merge_joins_the_clusters_of_a_type_and_names_a_member(method):
     scores, labels = _two_types_in_four_clusters()
@@ -95,7 +130,7 @@ def test_merge_joins_the_clusters_of_a_type_and_names_a_member(method):
     assert np.array_equal(merge_categories(scores, labels, 4, method), np.arange(4))
 
 
-@pytest.mark.parametrize("method", ["average", "modularity"])
+@pytest.mark.parametrize("method", ["average", "geodesic", "modularity"])
 def test_merge_keeps_a_small_distinct_type_apart_from_large_ones(method):
     # two large clusters of one type (cost 5 per cell between them), one tiny distinct type
     labels = np.array([0] * 50 + [1] * 50 + [2] * 2)
@@ -103,6 +138,14 @@ def test_merge_keeps_a_small_distinct_type_apart_from_large_ones(method):
     scores[np.arange(102), labels] = 0.0
     scores[:100, :2] = np.where(scores[:100, :2] == 0.0, 0.0, 5.0)
     assert list(merge_categories(scores, labels, 2, method)) in ([0, 0, 2], [1, 1, 2])
+
+
+@pytest.mark.parametrize("method", MERGE_METHODS)
+def test_merge_gives_exactly_n_groups_when_the_distances_tie(method):
+    # untrained decoders: every cell scores the same under every category
+    scores, labels = np.zeros((12, 6)), np.repeat(np.arange(6), 2)
+    for n_groups in (1, 2, 4):
+        assert len(set(merge_categories(scores, labels, n_groups, method))) == n_groups
 
 
 def test_merge_checks_the_number_of_groups_and_the_method():
@@ -176,7 +219,7 @@ def test_overcluster_trains_twice_the_categories_then_merges_them(small_adata, t
     assert loaded.get_cell_types().equals(model.get_cell_types())
 
 
-@pytest.mark.parametrize("merge_method", ["average", "modularity"])
+@pytest.mark.parametrize("merge_method", ["average", "geodesic", "modularity"])
 def test_the_merge_reads_every_arm_and_the_teachers_centroids(small_adata, merge_method):
     model = _overcluster_model(small_adata, merge_method=merge_method)
     assert model.settings()["merge_method"] == merge_method
@@ -204,7 +247,7 @@ def test_the_merge_reads_every_arm_and_the_teachers_centroids(small_adata, merge
 
 def test_unknown_merge_method_is_refused(small_adata):
     scmixvae.CplMixVAE.setup_anndata(small_adata, layer="counts")
-    assert scmixvae.CplMixVAE(small_adata, n_categories=4).settings()["merge_method"] == "average"
+    assert scmixvae.CplMixVAE(small_adata, n_categories=4).settings()["merge_method"] == "geodesic"
     with pytest.raises(ValueError, match="Unknown merge_method 'ward'"):
         scmixvae.CplMixVAE(small_adata, n_categories=4, merge_method="ward")
 

@@ -5,6 +5,7 @@ from ._category_merging import (
     MERGE_METHODS,
     decoder_confusion,
     decoder_divergence,
+    geodesic_divergence,
     greedy_modularity_merge,
     merge_categories,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "check_finite_loss",
     "decoder_confusion",
     "decoder_divergence",
+    "geodesic_divergence",
     "gaussian_kl",
     "greedy_modularity_merge",
     "log_gumbel_softmax_sample",

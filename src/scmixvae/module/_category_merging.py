@@ -2,12 +2,14 @@
 
 The over-clustering start (``initialization="overcluster"``) trains the decoders on more
 clusters than types and then merges them. Two clusters belong to one type when the model
-cannot tell their cells apart. The default merge (``method="average"``) measures how well
-each cluster's decoder explains the other's cells: the cost of decoding cluster ``j``'s cells
-with category ``i`` is a Monte-Carlo estimate of ``KL(p_j ‖ p_i)`` between the two decoded
-distributions, and its symmetrised form (Jeffreys' divergence, :func:`decoder_divergence`) is
-the distance that average linkage merges by. Distances are per cell, so a small type is kept
-apart from a large one as readily as two large ones.
+cannot tell their cells apart. The merge measures how well each cluster's decoder explains
+the other's cells: the cost of decoding cluster ``j``'s cells with category ``i`` is a
+Monte-Carlo estimate of ``KL(p_j ‖ p_i)`` between the two decoded distributions, and its
+symmetrised form is Jeffreys' divergence (:func:`decoder_divergence`). Distances are per
+cell, so a small type is kept apart from a large one as readily as two large ones. The
+default (``method="geodesic"``) merges by average linkage on the cheapest chain of steps
+between two clusters (:func:`geodesic_divergence`): k-means cuts a type into a chain of
+clusters, close to their neighbours and far from the chain's other end.
 
 ``method="modularity"`` asks the decoders' posterior instead: the expected number of cluster
 ``j``'s cells the decoders place in category ``i`` (:func:`decoder_confusion`) are the edges
@@ -19,7 +21,7 @@ better and four simulations worse (``benchmarks/merging.md``), so it is not the 
 from __future__ import annotations
 
 import numpy as np
-from scipy.cluster.hierarchy import fcluster, linkage
+from scipy.cluster.hierarchy import cut_tree, linkage
 from scipy.sparse.csgraph import csgraph_from_dense, shortest_path
 from scipy.spatial.distance import squareform
 from scipy.special import softmax
@@ -147,48 +149,56 @@ def decoder_divergence(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return divergence
 
 
-def geodesic_divergence(divergence: np.ndarray) -> np.ndarray:
-    """Shortest-path lengths through the categories, each step as long as its divergence.
+def geodesic_divergence(divergence: np.ndarray, power: float = 2.0) -> np.ndarray:
+    """Lengths of the cheapest chains of steps between categories, in divergence units.
 
     A type that k-means cut into a chain of clusters has small divergences between
-    neighbours in the chain and large ones between its ends. The decoders' divergence
-    between far-apart clusters says little about how they are connected; the length of the
-    cheapest chain of steps between them does. Summing divergences (squared-distance-like
-    quantities) favours many small steps over one large one.
+    neighbours in the chain and large ones between its ends. The chain's cost is the sum of
+    its steps' divergences raised to ``power``; the result is the cheapest cost's
+    ``power``-th root. A ``power`` above 1 makes many small steps cheaper than one large
+    one: at 1 and below the direct step is usually the cheapest (the divergence itself),
+    and as ``power`` grows the length tends to the largest step of the best chain, the
+    distance single linkage merges by. The default 2 was chosen by measurement
+    (``benchmarks/merging.md``).
 
     Parameters
     ----------
     divergence
         Symmetric ``(K, K)``, non-negative: :func:`decoder_divergence`.
+    power
+        Exponent of each step's divergence, positive.
 
     Returns
     -------
-    ``(K, K)``: the geodesic lengths among the categories with a positive row sum; a
-    category at distance 0 from every other (no cell was trained with it) keeps its row of
-    zeros and is not a step of any path, so it cannot join the others at no cost.
+    ``(K, K)``: the lengths among the categories with a positive row sum; a category at
+    distance 0 from every other (no cell was trained with it) keeps its row of zeros and is
+    not a step of any chain, so it cannot join the others at no cost.
 
     Examples
     --------
-    >>> divergence = np.array([[0.0, 1.0, 9.0], [1.0, 0.0, 1.0], [9.0, 1.0, 0.0]])
-    >>> geodesic_divergence(divergence)
-    array([[0., 1., 2.],
-           [1., 0., 1.],
-           [2., 1., 0.]])
+    >>> divergence = np.array([[0.0, 3.0, 9.0], [3.0, 0.0, 4.0], [9.0, 4.0, 0.0]])
+    >>> geodesic_divergence(divergence)  # 0 -> 1 -> 2: sqrt(3² + 4²) = 5 < 9
+    array([[0., 3., 5.],
+           [3., 0., 4.],
+           [5., 4., 0.]])
 
     """
+    if power <= 0:
+        raise ValueError(f"power must be positive, got {power}.")
     divergence = np.asarray(divergence, dtype=float)
     geodesic = np.zeros_like(divergence)
     connected = divergence.sum(1) > 0
     # csgraph reads a dense 0 as "no edge"; nulls marked as inf keep a 0 divergence an edge.
-    steps = divergence[np.ix_(connected, connected)].copy()
+    steps = divergence[np.ix_(connected, connected)] ** power
     np.fill_diagonal(steps, np.inf)
     graph = csgraph_from_dense(steps, null_value=np.inf)
-    geodesic[np.ix_(connected, connected)] = shortest_path(graph, method="D", directed=False)
+    cost = shortest_path(graph, method="D", directed=False)
+    geodesic[np.ix_(connected, connected)] = cost ** (1 / power)
     return geodesic
 
 
 def merge_categories(
-    scores: np.ndarray, labels: np.ndarray, n_groups: int, method: str = "average"
+    scores: np.ndarray, labels: np.ndarray, n_groups: int, method: str = "geodesic"
 ) -> np.ndarray:
     """Merge categories into ``n_groups`` types.
 
@@ -199,12 +209,12 @@ def merge_categories(
     n_groups
         Number of merged categories.
     method
-        A SciPy linkage method (``"average"``, the default, ``"complete"``, ``"single"``):
-        hierarchical linkage on :func:`decoder_divergence`. ``"geodesic"``: average linkage
-        on :func:`geodesic_divergence` of it. ``"modularity"``:
-        :func:`greedy_modularity_merge` on :func:`decoder_confusion`. Chosen by
-        measurement (``benchmarks/merging.md``): modularity gained on Zeisel 7 but lost
-        0.12–0.20 on three of seven simulations that average linkage merged well.
+        ``"geodesic"`` (the default): average linkage on :func:`geodesic_divergence` of
+        :func:`decoder_divergence`. A SciPy linkage method (``"average"``, ``"complete"``,
+        ``"single"``): that linkage on :func:`decoder_divergence` itself.
+        ``"modularity"``: :func:`greedy_modularity_merge` on :func:`decoder_confusion`.
+        Chosen by measurement (``benchmarks/merging.md``, 14 datasets): the geodesic merge
+        was the best on the mean, and at least as good as average linkage on all but two.
 
     Returns
     -------
@@ -232,7 +242,8 @@ def merge_categories(
         if method == "geodesic":
             divergence, method = geodesic_divergence(divergence), "average"
         tree = linkage(squareform(divergence, checks=False), method=method)
-        groups = fcluster(tree, n_groups, criterion="maxclust")
+        # Cut by the order of the merges: a height cut can give fewer groups at ties.
+        groups = cut_tree(tree, n_clusters=n_groups).ravel()
     totals = np.zeros((n_categories, n_categories))  # totals[j, i]: j's cells under i
     np.add.at(totals, labels, scores)
     representative = np.empty(n_categories, dtype=int)

@@ -118,11 +118,13 @@ class CplMixVAEModule(BaseModuleClass):
         always uses the head.
     merge_method
         How ``initialization="overcluster"`` merges its clusters into types
-        (:func:`~scmixvae.module.merge_categories`). ``"average"`` (default),
-        ``"complete"``, ``"single"``: that linkage on a per-cell divergence between the
-        clusters' decoders. ``"modularity"``: greedy modularity on how many cells of each
-        cluster the decoders give to each other cluster. Chosen by measurement
-        (``benchmarks/merging.md``).
+        (:func:`~scmixvae.module.merge_categories`). ``"geodesic"`` (default): average
+        linkage on the cheapest chains of steps between clusters, each step a per-cell
+        divergence between two clusters' decoders
+        (:func:`~scmixvae.module.geodesic_divergence`). ``"average"``, ``"complete"``,
+        ``"single"``: that linkage on the divergence itself. ``"modularity"``: greedy
+        modularity on how many cells of each cluster the decoders give to each other
+        cluster. Chosen by measurement (``benchmarks/merging.md``).
     n_enumerated
         ``0``: the decoder sees one Gumbel-softmax sample of ``c`` (the paper). ``m > 0``:
         the reconstruction and state KL are averaged exactly over the ``m`` most probable
@@ -176,7 +178,7 @@ class CplMixVAEModule(BaseModuleClass):
         self_labelling: bool = False,
         category_input: str = "hidden",
         type_readout: str = "encoder",
-        merge_method: str = "average",
+        merge_method: str = "geodesic",
     ):
         super().__init__()
         if merge_method not in MERGE_METHODS:
