@@ -37,8 +37,13 @@ RESULTS = HERE / "results" / "pruning.jsonl"
 #: dataset -> K_max, the upper bound pruning starts from.
 K_MAX = {"sim30": 60, "zeisel47": 70}
 #: --start -> model arguments: the cold start the first rows were measured with, the
-#: over-clustering start merged by modularity, or the package's current defaults.
-STARTS = {"cold": COLD_START, "modularity_merge": MODULARITY, "defaults": {}}
+#: over-clustering start merged by average linkage or modularity, or the package's current defaults.
+STARTS = {
+    "cold": COLD_START,
+    "average_merge": {"merge_method": "average"},
+    "modularity_merge": MODULARITY,
+    "defaults": {},
+}
 
 
 def load_pruning(name: str, seed: int):
@@ -129,8 +134,10 @@ def render() -> None:
         "`CplMixVAE(adata, n_categories=K_max)`, `train()`, `prune()` (threshold 0.95;",
         "fine-tuning steps per round = 0.75 × initial steps / rounds allowed). `start`: `cold`,",
         'the defaults when pruning was built (`initialization="random"`, category head on the',
-        "bottleneck); `defaults`: the package's current defaults (the over-clustering start);",
-        '`modularity_merge`: that with `merge_method="modularity"`.',
+        "bottleneck); `defaults`: the package's current defaults (the over-clustering start,",
+        '`merge_method="geodesic"`); `average_merge` / `modularity_merge`: that with',
+        '`merge_method="average"` (the defaults before; rows measured as `defaults` at',
+        'commits 5593084 and 58f138d are shown under this name) / `"modularity"`.',
         "ACC / ARI / NMI are those of the selected round; `true K` is a model trained with",
         "the true number of types (same seed). `train s` / `prune s`:",
         "wall time of the initial training and of all pruning rounds, measured while 2-4",
