@@ -214,7 +214,7 @@ def merge_categories(
         ``"single"``): that linkage on :func:`decoder_divergence` itself.
         ``"modularity"``: :func:`greedy_modularity_merge` on :func:`decoder_confusion`.
         Chosen by measurement (``benchmarks/merging.md``, 14 datasets): the geodesic merge
-        was the best on the mean, and at least as good as average linkage on all but two.
+        was the best on the mean, and at least as good as average linkage on all but PBMC.
 
     Returns
     -------
