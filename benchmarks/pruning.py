@@ -37,11 +37,11 @@ RESULTS = HERE / "results" / "pruning.jsonl"
 #: dataset -> K_max, the upper bound pruning starts from.
 K_MAX = {"sim30": 60, "zeisel47": 70}
 #: --start -> model arguments: the cold start the first rows were measured with, the
-#: over-clustering start merged by average linkage or modularity, or the package's current defaults.
+#: over-clustering start merged by modularity or geodesic linkage, or the current defaults.
 STARTS = {
     "cold": COLD_START,
-    "average_merge": {"merge_method": "average"},
     "modularity_merge": MODULARITY,
+    "geodesic_merge": {"merge_method": "geodesic"},
     "defaults": {},
 }
 
@@ -135,9 +135,9 @@ def render() -> None:
         "fine-tuning steps per round = 0.75 × initial steps / rounds allowed). `start`: `cold`,",
         'the defaults when pruning was built (`initialization="random"`, category head on the',
         "bottleneck); `defaults`: the package's current defaults (the over-clustering start,",
-        '`merge_method="geodesic"`); `average_merge` / `modularity_merge`: that with',
-        '`merge_method="average"` (the defaults before; rows measured as `defaults` at',
-        'commits 5593084 and 58f138d are shown under this name) / `"modularity"`.',
+        '`merge_method="average"`); `modularity_merge` / `geodesic_merge`: that with',
+        '`merge_method="modularity"` / `"geodesic"` (the geodesic rows of commit 599ed63',
+        "ran as `defaults` while it was the default).",
         "ACC / ARI / NMI are those of the selected round; `true K` is a model trained with",
         "the true number of types (same seed). `train s` / `prune s`:",
         "wall time of the initial training and of all pruning rounds, measured while 2-4",
