@@ -213,7 +213,7 @@ def merge_categories(
         A SciPy linkage method (``"average"``, the default, ``"complete"``, ``"single"``):
         that linkage on :func:`decoder_divergence`. ``"geodesic"``: average linkage on
         :func:`geodesic_divergence` of it. ``"modularity"``: :func:`greedy_modularity_merge`
-        on :func:`decoder_confusion`. Measured in ``benchmarks/merging.md`` (14 datasets):
+        on :func:`decoder_confusion`. Measured in ``benchmarks/merging.md`` (13 datasets):
         the geodesic merge was the best on the mean, and at least as good as average
         linkage on all but PBMC; it is not the default because with more categories than
         types the arms agreed much less after it, and pruning chose far too few types.
