@@ -73,6 +73,7 @@ DATASETS = ["zeisel7", "zeisel47", "pbmc", "sim40"]
 OVERCLUSTER_START = {"type_readout": "encoder", "category_input": "bottleneck"}
 #: The over-clustering start merged by modularity instead of average linkage.
 MODULARITY = {"merge_method": "modularity"}
+#: The over-clustering start merged by average linkage on the geodesic divergence.
 GEODESIC = {"merge_method": "geodesic"}
 #: The defaults before the over-clustering start: the paper's cold start. Benchmarks whose
 #: committed results were measured with it pin it, so that they still reproduce.

@@ -7,8 +7,9 @@ K several ways and scores each merge against the true types:
 
 - ``decoder_<linkage>``: :func:`scmixvae.module.merge_categories` with that SciPy linkage
   on the Jeffreys divergence between the categories' decoders, per cell;
-- ``decoder_geodesic``: the same function's ``"geodesic"`` (the package's merge): average
-  linkage on the cheapest chains of steps through that divergence;
+- ``decoder_geodesic``: the same function's ``"geodesic"``: average linkage on the
+  cheapest chains of steps through that divergence (``decoder_average`` is the package's
+  merge);
 - ``decoder_modularity``: the same function's ``"modularity"``: greedy modularity on how
   many cells of each cluster the decoders give to each other one;
 - ``pca_<linkage>``: the same linkage on Euclidean distances between the clusters' PCA
@@ -98,9 +99,9 @@ def render() -> None:
         'first phase of `initialization="overcluster"`), then the 2K clusters merged into K.',
         "ACC against the true types, mean ± s.d. over seeds. `decoder_<linkage>`: that",
         "linkage on the Jeffreys divergence between the clusters' decoders",
-        "(`scmixvae.module.merge_categories`); `decoder_geodesic` (the package's merge):",
-        "average linkage on the cheapest chains of steps through it (step costs squared,",
-        "`scmixvae.module.geodesic_divergence`);",
+        "(`scmixvae.module.merge_categories`; `decoder_average` is the package's merge);",
+        "`decoder_geodesic`: average linkage on the cheapest chains of steps through it",
+        "(step costs squared, `scmixvae.module.geodesic_divergence`);",
         "`decoder_modularity`: greedy modularity on how many cells of each cluster the",
         "decoders give to each other cluster; `pca_*`: the linkage on the clusters' PCA",
         "centroids, no model; `start`: the 2K clusters; `ceiling`: each cluster given its",

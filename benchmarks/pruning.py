@@ -22,6 +22,7 @@ import scvi
 import torch
 from accuracy import (
     COLD_START,
+    GEODESIC,
     HERE,
     MODULARITY,
     QUIET,
@@ -41,7 +42,7 @@ K_MAX = {"sim30": 60, "zeisel47": 70}
 STARTS = {
     "cold": COLD_START,
     "modularity_merge": MODULARITY,
-    "geodesic_merge": {"merge_method": "geodesic"},
+    "geodesic_merge": GEODESIC,
     "defaults": {},
 }
 
