@@ -30,6 +30,7 @@ from .._budget import epochs_for
 from ..augment import Augmenter, GenerativeAugmenter
 from ..module import CplMixVAEModule
 from ..train import CplMixVAETrainingPlan
+from ._batch_norm_calibration import recalibrate_batch_norm
 from ._interpretation import InterpretationMixin
 from ._merging import CategoryMerging
 from ._persistence import PersistenceMixin, check_genes, data_source
@@ -383,7 +384,9 @@ class CplMixVAE(
         Calling ``train`` again continues from the current weights (with a fresh optimiser
         and schedules). Ctrl+C (KeyboardInterrupt) stops training but leaves a usable model:
         the weights of the last step and the history so far are kept, and the
-        KeyboardInterrupt is raised again once that is done.
+        KeyboardInterrupt is raised again once that is done. Either way the batch-norm
+        layers' statistics are then recomputed on up to 20,000 cells with the final weights
+        (one pass), so that evaluation normalises as training did.
 
         Parameters
         ----------
@@ -448,7 +451,7 @@ class CplMixVAE(
         # Inference leaves the module in eval mode, which Lightning would keep.
         self.module.train()
         self._fit_augmenter(augmenter_kwargs or {})
-        teacher_cells = self._teacher_cells() if self.module.teacher is not None else None
+        teacher_cells = self._sampled_cells() if self.module.teacher is not None else None
         if self.module.teacher is not None and not self.is_trained_:
             self._fit_teacher(teacher_cells)
         if self.module.initialization == "overcluster":
@@ -465,7 +468,7 @@ class CplMixVAE(
             with warnings.catch_warnings():
                 # A frozen augmenter stays in eval mode on purpose (SPEC section 7.4).
                 warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
-                return super().train(
+                super().train(
                     max_epochs=max_epochs,
                     accelerator=accelerator,
                     devices=devices,
@@ -483,6 +486,7 @@ class CplMixVAE(
             if not recorder.interrupted:
                 raise
             restore_interrupt_handler()
+            recalibrate_batch_norm(self, self._sampled_cells())
             self.history_ = merge_history(self.history_ if was_trained else None, recorder.history)
             self.is_trained_ = True
             warnings.warn(
@@ -493,6 +497,7 @@ class CplMixVAE(
                 stacklevel=2,
             )
             raise KeyboardInterrupt from None
+        recalibrate_batch_norm(self, self._sampled_cells())
 
     def _fit_augmenter(self, fit_kwargs: dict) -> None:
         """Train a generative augmenter that is not trained yet on all cells, then freeze it."""
@@ -519,8 +524,8 @@ class CplMixVAE(
         self.augmenter_history_ = augmenter.fit(get_matrix(data, layer), **fit_kwargs)
         augmenter.freeze()
 
-    def _teacher_cells(self) -> np.ndarray:
-        """Up to 20,000 random cells (seeded) that fit the warm start and judge the merge."""
+    def _sampled_cells(self) -> np.ndarray:
+        """Up to 20,000 random cells (seeded): for the warm start, merge and batch norm."""
         n_obs = self.adata.n_obs
         rng = np.random.default_rng(scvi.settings.seed)
         return np.sort(rng.choice(n_obs, min(n_obs, _TEACHER_MAX_CELLS), replace=False))

@@ -17,6 +17,7 @@ from lightning.pytorch.callbacks import Callback
 from scvi import REGISTRY_KEYS
 
 from ..module import merge_categories
+from ._batch_norm_calibration import recalibrate_batch_norm
 
 
 @torch.inference_mode()
@@ -54,6 +55,7 @@ def merge_over_clusters(model, indices: np.ndarray, n_types: int) -> None:
     Must run before any category is masked: category ``k`` is the one taught centroid ``k``.
     """
     module = model.module
+    recalibrate_batch_norm(model, indices)
     scores, clusters = scores_and_clusters(model, indices)
     with torch.no_grad():
         module.merge_into(merge_categories(scores, clusters, n_types, module.merge_method))

@@ -61,7 +61,11 @@ class ArmBatchNorm(nn.Module):
     """Batch normalisation without affine parameters, with statistics kept per arm and feature.
 
     Matches :class:`torch.nn.BatchNorm1d` with ``affine=False`` applied to each arm separately
-    (running averages with ``momentum``, unbiased running variance).
+    (running averages with ``momentum``, unbiased running variance). With ``momentum=None``
+    the running statistics are the average over every cell seen since
+    :meth:`reset_running_stats`, each minibatch weighted by its number of cells: the
+    population statistics of the current weights, which :meth:`scmixvae.CplMixVAE.train`
+    computes at the end of every training and before the over-clustering start's merge.
 
     Examples
     --------
@@ -72,22 +76,36 @@ class ArmBatchNorm(nn.Module):
 
     """
 
-    def __init__(self, n_arms: int, n_features: int, momentum: float = 0.01, eps: float = 1e-5):
+    def __init__(
+        self, n_arms: int, n_features: int, momentum: float | None = 0.01, eps: float = 1e-5
+    ):
         super().__init__()
         self.momentum = momentum
         self.eps = eps
+        self.n_cells_seen = 0  # cells averaged so far when ``momentum`` is None
         self.register_buffer("running_mean", torch.zeros(n_arms, 1, n_features))
         self.register_buffer("running_var", torch.ones(n_arms, 1, n_features))
+
+    def reset_running_stats(self) -> None:
+        """Forget the running statistics (mean 0, variance 1, no cells seen)."""
+        self.running_mean.zero_()
+        self.running_var.fill_(1.0)
+        self.n_cells_seen = 0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Normalise ``x`` (shape ``(A, B, F)``) over the cell dimension."""
         if self.training:
             var, mean = torch.var_mean(x, dim=1, keepdim=True, correction=0)
             n_cells = x.shape[1]
+            if self.momentum is None:
+                self.n_cells_seen += n_cells
+                weight = n_cells / self.n_cells_seen
+            else:
+                weight = self.momentum
             with torch.no_grad():
-                self.running_mean.lerp_(mean, self.momentum)
+                self.running_mean.lerp_(mean, weight)
                 unbiased = var * (n_cells / (n_cells - 1)) if n_cells > 1 else var
-                self.running_var.lerp_(unbiased, self.momentum)
+                self.running_var.lerp_(unbiased, weight)
         else:
             mean, var = self.running_mean, self.running_var
         return (x - mean) * torch.rsqrt(var + self.eps)
