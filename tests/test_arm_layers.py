@@ -63,3 +63,21 @@ def test_once_if_shared_computes_one_slice_of_expanded_arms():
     distinct = torch.rand(4, 5, 3)  # augmented arms: computed as a whole
     assert torch.equal(once_if_shared(log1p, distinct), torch.log1p(distinct))
     assert calls[-1] == (4, 5, 3)
+
+
+def test_arm_batchnorm_without_momentum_averages_every_cell_seen():
+    torch.manual_seed(0)
+    norm = ArmBatchNorm(n_arms=2, n_features=3, momentum=None)
+    batches = [torch.randn(2, 4, 3) * 2 + 1, torch.randn(2, 12, 3) - 3]
+    for x in batches:
+        norm(x)
+    # by hand: each batch's mean and unbiased variance, weighted by its 4 and 12 cells
+    means = [x.mean(1, keepdim=True) for x in batches]
+    variances = [x.var(1, keepdim=True) for x in batches]
+    assert norm.n_cells_seen == 16
+    assert torch.allclose(norm.running_mean, (4 * means[0] + 12 * means[1]) / 16, atol=1e-6)
+    assert torch.allclose(norm.running_var, (4 * variances[0] + 12 * variances[1]) / 16, atol=1e-5)
+    norm.reset_running_stats()
+    assert norm.n_cells_seen == 0
+    assert torch.equal(norm.running_mean, torch.zeros(2, 1, 3))
+    assert torch.equal(norm.running_var, torch.ones(2, 1, 3))

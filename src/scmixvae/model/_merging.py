@@ -20,30 +20,32 @@ from ..module import merge_categories
 from ._batch_norm_calibration import recalibrate_batch_norm
 
 
-@torch.inference_mode()
 def scores_and_clusters(model, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Arm-summed category scores ``(n, K)`` and teacher centroids ``(n,)`` of ``indices``.
 
-    Scored in eval mode (running batch-norm statistics); the module's mode is restored.
+    Scored in eval mode, with batch-norm statistics first recomputed on ``indices`` for the
+    current weights; the module's mode is restored.
     """
+    recalibrate_batch_norm(model, indices)
     module = model.module
     was_training = module.training
     module.eval()
     scores, clusters = [], []
     try:
-        loader = model._make_data_loader(adata=model.adata, indices=indices, batch_size=1024)
-        for tensors in loader:
-            x = tensors[REGISTRY_KEYS.X_KEY].to(module.device).float()
-            batch_index = tensors.get(REGISTRY_KEYS.BATCH_KEY)
-            if batch_index is not None:
-                batch_index = batch_index.to(module.device)
-            x_arm = x.expand(module.n_arms, *x.shape)
-            library = module.library_size(x_arm)
-            z, _ = module.encode(x_arm, library)
-            arm_scores = module.category_scores(x_arm, z, library, batch_index)
-            scores.append(arm_scores.sum(0).cpu())
-            encoder_input = module.encoder_input(x, module.library_size(x))
-            clusters.append(module.teacher.nearest_centroid(encoder_input).cpu())
+        with torch.inference_mode():
+            loader = model._make_data_loader(adata=model.adata, indices=indices, batch_size=1024)
+            for tensors in loader:
+                x = tensors[REGISTRY_KEYS.X_KEY].to(module.device).float()
+                batch_index = tensors.get(REGISTRY_KEYS.BATCH_KEY)
+                if batch_index is not None:
+                    batch_index = batch_index.to(module.device)
+                x_arm = x.expand(module.n_arms, *x.shape)
+                library = module.library_size(x_arm)
+                z, _ = module.encode(x_arm, library)
+                arm_scores = module.category_scores(x_arm, z, library, batch_index)
+                scores.append(arm_scores.sum(0).cpu())
+                encoder_input = module.encoder_input(x, module.library_size(x))
+                clusters.append(module.teacher.nearest_centroid(encoder_input).cpu())
     finally:
         module.train(was_training)
     return torch.cat(scores).double().numpy(), torch.cat(clusters).numpy()
@@ -55,7 +57,6 @@ def merge_over_clusters(model, indices: np.ndarray, n_types: int) -> None:
     Must run before any category is masked: category ``k`` is the one taught centroid ``k``.
     """
     module = model.module
-    recalibrate_batch_norm(model, indices)
     scores, clusters = scores_and_clusters(model, indices)
     with torch.no_grad():
         module.merge_into(merge_categories(scores, clusters, n_types, module.merge_method))
