@@ -7,9 +7,8 @@ K several ways and scores each merge against the true types:
 
 - ``decoder_<linkage>``: :func:`scmixvae.module.merge_categories` with that SciPy linkage
   on the Jeffreys divergence between the categories' decoders, per cell;
-- ``decoder_geodesic``: the same function's ``"geodesic"``: average linkage on the
-  cheapest chains of steps through that divergence (``decoder_average`` is the package's
-  merge);
+- ``decoder_geodesic``: the same function's ``"geodesic"``, the package's merge: average
+  linkage on the cheapest chains of steps through that divergence;
 - ``decoder_modularity``: the same function's ``"modularity"``: greedy modularity on how
   many cells of each cluster the decoders give to each other one;
 - ``pca_<linkage>``: the same linkage on Euclidean distances between the clusters' PCA
@@ -99,16 +98,18 @@ def render() -> None:
         'first phase of `initialization="overcluster"`), then the 2K clusters merged into K.',
         "ACC against the true types, mean ± s.d. over seeds. `decoder_<linkage>`: that",
         "linkage on the Jeffreys divergence between the clusters' decoders",
-        "(`scmixvae.module.merge_categories`; `decoder_average` is the package's merge);",
-        "`decoder_geodesic`: average linkage on the cheapest chains of steps through it",
-        "(step costs squared, `scmixvae.module.geodesic_divergence`);",
+        "(`scmixvae.module.merge_categories`);",
+        "`decoder_geodesic`, the package's merge: average linkage on the cheapest chains of",
+        "steps through it (step costs squared, `scmixvae.module.geodesic_divergence`);",
         "`decoder_modularity`: greedy modularity on how many cells of each cluster the",
         "decoders give to each other cluster; `pca_*`: the linkage on the clusters' PCA",
         "centroids, no model; `start`: the 2K clusters; `ceiling`: each cluster given its",
         "majority type. `sim<T>s<S>`: more simulations (T types, data seed S), one model seed.",
         "Category head on the encoder's hidden layer (the default); the rows measured with",
         "the head on the bottleneck, before the modularity merge, are in",
-        "`results/merging_bottleneck_head.jsonl`.",
+        "`results/merging_bottleneck_head.jsonl`. The rows so far (up to commit 599ed63)",
+        "scored the clusters with the batch-norm running averages of training; the merge has",
+        "recomputed the statistics first since commit 81b80b5.",
         "",
         "| dataset | seeds | " + " | ".join(columns) + " |",
         "|---|---|" + "---|" * len(columns),

@@ -21,8 +21,8 @@ import pandas as pd
 import scvi
 import torch
 from accuracy import (
+    AVERAGE,
     COLD_START,
-    GEODESIC,
     HERE,
     MODULARITY,
     QUIET,
@@ -38,11 +38,11 @@ RESULTS = HERE / "results" / "pruning.jsonl"
 #: dataset -> K_max, the upper bound pruning starts from.
 K_MAX = {"sim30": 60, "zeisel47": 70}
 #: --start -> model arguments: the cold start the first rows were measured with, the
-#: over-clustering start merged by modularity or geodesic linkage, or the current defaults.
+#: over-clustering start merged by modularity or average linkage, or the current defaults.
 STARTS = {
     "cold": COLD_START,
     "modularity_merge": MODULARITY,
-    "geodesic_merge": GEODESIC,
+    "average_merge": AVERAGE,
     "defaults": {},
 }
 
@@ -121,7 +121,9 @@ def run_one(dataset: str, seed: int, with_true_k: bool, start: str) -> dict:
 def render() -> None:
     rows = pd.read_json(RESULTS, lines=True)
     rows["start"] = rows.get("start", pd.Series(index=rows.index)).fillna("cold")
-    key = ["dataset", "seed", "start"]
+    # Runs since the package recomputes batch-norm statistics after training record nothing.
+    rows["batch_norm"] = rows.get("batch_norm", pd.Series(index=rows.index)).fillna("recomputed")
+    key = ["dataset", "seed", "start", "batch_norm"]
     # A run with --no-true-k takes the true-K scores of an earlier run of the same data and seed.
     true_k = rows.dropna(subset=["true_k_acc"]).drop_duplicates(key, keep="last")
     rows = rows.dropna(subset=["k_chosen"]).drop_duplicates(key, keep="last")
@@ -136,23 +138,27 @@ def render() -> None:
         "fine-tuning steps per round = 0.75 × initial steps / rounds allowed). `start`: `cold`,",
         'the defaults when pruning was built (`initialization="random"`, category head on the',
         "bottleneck); `defaults`: the package's current defaults (the over-clustering start,",
-        '`merge_method="average"`); `modularity_merge` / `geodesic_merge`: that with',
-        '`merge_method="modularity"` / `"geodesic"` (the geodesic rows of commit 599ed63',
-        "ran as `defaults` while it was the default).",
+        '`merge_method="geodesic"`; these rows ran as `geodesic_merge` before it became the',
+        "default, those of commit 599ed63 as `defaults` while it briefly was);",
+        '`average_merge` / `modularity_merge`: that with `merge_method="average"` (the',
+        'earlier default; its rows ran as `defaults`) / `"modularity"`. `batch norm`: whether',
+        "evaluation used the running averages of training (before commit 81b80b5) or",
+        "statistics recomputed after training, and after each pruning round's fine-tuning.",
         "ACC / ARI / NMI are those of the selected round; `true K` is a model trained with",
         "the true number of types (same seed). `train s` / `prune s`:",
         "wall time of the initial training and of all pruning rounds, measured while 2-4",
         "benchmark processes shared the 2 cores, so their ratio is noisy.",
         "",
-        "| dataset | start | seed | K true | K max | K chosen | consensus | rounds | ACC | ARI "
-        "| NMI | true-K ACC | true-K ARI | train s | prune s | prune / train |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| dataset | start | batch norm | seed | K true | K max | K chosen | consensus | rounds "
+        "| ACC | ARI | NMI | true-K ACC | true-K ARI | train s | prune s | prune / train |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for _, r in rows.iterrows():
         true_acc = "" if pd.isna(r.get("true_k_acc")) else f"{r['true_k_acc']:.3f}"
         true_ari = "" if pd.isna(r.get("true_k_ari")) else f"{r['true_k_ari']:.3f}"
         lines.append(
-            f"| {r['dataset']} | {r['start']} | {r['seed']} | {r['k_true']} | {r['k_max']} "
+            f"| {r['dataset']} | {r['start']} | {r['batch_norm']} | {r['seed']} | {r['k_true']} "
+            f"| {r['k_max']} "
             f"| {r['k_chosen']} | {r['consensus_chosen']:.3f} | {r['n_rounds']} "
             f"| {r['acc']:.3f} | {r['ari']:.3f} "
             f"| {r['nmi']:.3f} | {true_acc} | {true_ari} | {r['train_s']:.0f} "

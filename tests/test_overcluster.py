@@ -251,7 +251,7 @@ def test_the_merge_reads_every_arm_and_the_teachers_centroids(small_adata, merge
 
 def test_unknown_merge_method_is_refused(small_adata):
     scmixvae.CplMixVAE.setup_anndata(small_adata, layer="counts")
-    assert scmixvae.CplMixVAE(small_adata, n_categories=4).settings()["merge_method"] == "average"
+    assert scmixvae.CplMixVAE(small_adata, n_categories=4).settings()["merge_method"] == "geodesic"
     with pytest.raises(ValueError, match="Unknown merge_method 'ward'"):
         scmixvae.CplMixVAE(small_adata, n_categories=4, merge_method="ward")
 

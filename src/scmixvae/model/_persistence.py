@@ -16,7 +16,9 @@ from .. import __version__
 #: model saved before the change could not be loaded correctly after it.
 #: 2: the defaults of ``initialization`` and ``category_input`` changed, and a model saved
 #: without them would rebuild with the new ones.
-SAVE_FORMAT = 2
+#: 3: the default ``merge_method`` changed to ``"geodesic"``; a model saved without it would
+#: report, and before its merge use, the new one.
+SAVE_FORMAT = 3
 
 
 def read_saved_attributes(dir_path: str, prefix: str | None = None) -> dict:

@@ -7,10 +7,10 @@ the other's cells: the cost of decoding cluster ``j``'s cells with category ``i`
 Monte-Carlo estimate of ``KL(p_j ‖ p_i)`` between the two decoded distributions, and its
 symmetrised form is Jeffreys' divergence (:func:`decoder_divergence`). Distances are per
 cell, so a small type is kept apart from a large one as readily as two large ones. The
-default (``method="average"``) merges by average linkage on it. ``method="geodesic"``
-merges by average linkage on the cheapest chain of steps between two clusters
-(:func:`geodesic_divergence`): k-means cuts a type into a chain of clusters, close to their
-neighbours and far from the chain's other end.
+default (``method="geodesic"``) merges by average linkage on the cheapest chain of steps
+between two clusters (:func:`geodesic_divergence`): k-means cuts a type into a chain of
+clusters, close to their neighbours and far from the chain's other end. ``"average"``,
+``"complete"`` and ``"single"`` merge by that linkage on the divergence itself.
 
 ``method="modularity"`` asks the decoders' posterior instead: the expected number of cluster
 ``j``'s cells the decoders place in category ``i`` (:func:`decoder_confusion`) are the edges
@@ -199,7 +199,7 @@ def geodesic_divergence(divergence: np.ndarray, power: float = 2.0) -> np.ndarra
 
 
 def merge_categories(
-    scores: np.ndarray, labels: np.ndarray, n_groups: int, method: str = "average"
+    scores: np.ndarray, labels: np.ndarray, n_groups: int, method: str = "geodesic"
 ) -> np.ndarray:
     """Merge categories into ``n_groups`` types.
 
@@ -210,13 +210,13 @@ def merge_categories(
     n_groups
         Number of merged categories.
     method
-        A SciPy linkage method (``"average"``, the default, ``"complete"``, ``"single"``):
-        that linkage on :func:`decoder_divergence`. ``"geodesic"``: average linkage on
-        :func:`geodesic_divergence` of it. ``"modularity"``: :func:`greedy_modularity_merge`
-        on :func:`decoder_confusion`. Measured in ``benchmarks/merging.md`` (13 datasets):
-        the geodesic merge was the best on the mean, and at least as good as average
-        linkage on all but PBMC; it is not the default because with more categories than
-        types the arms agreed much less after it, and pruning chose far too few types.
+        ``"geodesic"`` (default): average linkage on :func:`geodesic_divergence` of
+        :func:`decoder_divergence`. A SciPy linkage method (``"average"``, ``"complete"``,
+        ``"single"``): that linkage on :func:`decoder_divergence` itself. ``"modularity"``:
+        :func:`greedy_modularity_merge` on :func:`decoder_confusion`. Measured in
+        ``benchmarks/merging.md`` (13 datasets, at the merge) and in whole trainings
+        (``benchmarks/accuracy.md``): the geodesic merge was the best on the mean, and at
+        least as good as average linkage on all but PBMC.
 
     Returns
     -------
@@ -227,6 +227,8 @@ def merge_categories(
     --------
     >>> scores = np.array([[0.0, 1.0, 9.0], [1.0, 0.0, 8.0], [9.0, 9.0, 0.0]])
     >>> merge_categories(scores, np.array([0, 1, 2]), n_groups=2)
+    array([0, 0, 2])
+    >>> merge_categories(scores, np.array([0, 1, 2]), n_groups=2, method="average")
     array([0, 0, 2])
 
     """

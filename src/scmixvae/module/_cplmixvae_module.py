@@ -118,14 +118,15 @@ class CplMixVAEModule(BaseModuleClass):
         always uses the head.
     merge_method
         How ``initialization="overcluster"`` merges its clusters into types
-        (:func:`~scmixvae.module.merge_categories`). ``"average"`` (default),
-        ``"complete"``, ``"single"``: that linkage on a per-cell divergence between the
-        clusters' decoders. ``"geodesic"``: average linkage on the cheapest chains of
-        steps through that divergence (:func:`~scmixvae.module.geodesic_divergence`); more
-        accurate at the true number of types, but with more categories than types the
-        arms agree much less, which misleads :meth:`prune`. ``"modularity"``: greedy
-        modularity on how many cells of each cluster the decoders give to each other
-        cluster. Chosen by measurement (``benchmarks/merging.md``, ``docs/method.md``).
+        (:func:`~scmixvae.module.merge_categories`). ``"geodesic"`` (default): average
+        linkage on the cheapest chains of steps through a per-cell divergence between the
+        clusters' decoders (:func:`~scmixvae.module.geodesic_divergence`), which keeps
+        together a type that k-means cut into a chain of clusters. ``"average"`` (the
+        earlier default), ``"complete"``, ``"single"``: that linkage on the divergence
+        itself. ``"modularity"``: greedy modularity on how many
+        cells of each cluster the decoders give to each other cluster. Chosen by
+        measurement (``benchmarks/accuracy.md``, ``benchmarks/merging.md``,
+        ``docs/method.md``).
     n_enumerated
         ``0``: the decoder sees one Gumbel-softmax sample of ``c`` (the paper). ``m > 0``:
         the reconstruction and state KL are averaged exactly over the ``m`` most probable
@@ -179,7 +180,7 @@ class CplMixVAEModule(BaseModuleClass):
         self_labelling: bool = False,
         category_input: str = "hidden",
         type_readout: str = "encoder",
-        merge_method: str = "average",
+        merge_method: str = "geodesic",
     ):
         super().__init__()
         if merge_method not in MERGE_METHODS:
