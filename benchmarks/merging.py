@@ -90,6 +90,7 @@ def render() -> None:
     columns += [f"pca_{method}" for method in LINKAGES]
     summary = rows.groupby("dataset")[columns].agg(["mean", "std"])
     counts = rows.groupby("dataset").seed.nunique()
+    commits = rows.groupby("dataset").commit.agg(lambda c: ",".join(sorted(c.dropna().unique())))
     lines = [
         "# Merging over-clustered categories (issue 3)",
         "",
@@ -107,18 +108,20 @@ def render() -> None:
         "majority type. `sim<T>s<S>`: more simulations (T types, data seed S), one model seed.",
         "Category head on the encoder's hidden layer (the default); the rows measured with",
         "the head on the bottleneck, before the modularity merge, are in",
-        "`results/merging_bottleneck_head.jsonl`. The rows so far (up to commit 599ed63)",
-        "scored the clusters with the batch-norm running averages of training; the merge has",
-        "recomputed the statistics first since commit 81b80b5.",
+        "`results/merging_bottleneck_head.jsonl`. `commit`: the package's commit the rows were",
+        "made at; before commit 81b80b5 the clusters were scored with the batch-norm running",
+        "averages of training, since then with statistics recomputed first, as the merge does.",
         "",
-        "| dataset | seeds | " + " | ".join(columns) + " |",
-        "|---|---|" + "---|" * len(columns),
+        "| dataset | seeds | commit | " + " | ".join(columns) + " |",
+        "|---|---|---|" + "---|" * len(columns),
     ]
     for dataset, values in summary.iterrows():
         spread = np.nan_to_num(values.xs("std", level=1))  # one seed: no s.d.
         means = values.xs("mean", level=1)
         cells = [f"{means[c]:.3f} ± {s:.3f}" for c, s in zip(columns, spread, strict=True)]
-        lines.append(f"| {dataset} | {counts[dataset]} | " + " | ".join(cells) + " |")
+        lines.append(
+            f"| {dataset} | {counts[dataset]} | {commits[dataset]} | " + " | ".join(cells) + " |"
+        )
     per_dataset = rows.groupby("dataset")[columns].mean()
     simulated = per_dataset.index.str.startswith("sim")
     for label, subset in [
@@ -127,7 +130,7 @@ def render() -> None:
         ("mean of the simulations", per_dataset[simulated]),
     ]:
         mean = subset.mean()
-        lines.append(f"| {label} | | " + " | ".join(f"{mean[c]:.3f}" for c in columns) + " |")
+        lines.append(f"| {label} | | | " + " | ".join(f"{mean[c]:.3f}" for c in columns) + " |")
     lines += ["", machine_line(rows), ""]
     (HERE / "merging.md").write_text("\n".join(lines))
     print("\n".join(lines))
