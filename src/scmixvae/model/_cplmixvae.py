@@ -451,15 +451,15 @@ class CplMixVAE(
         # Inference leaves the module in eval mode, which Lightning would keep.
         self.module.train()
         self._fit_augmenter(augmenter_kwargs or {})
-        teacher_cells = self._sampled_cells() if self.module.teacher is not None else None
+        sampled_cells = self._sampled_cells()
         if self.module.teacher is not None and not self.is_trained_:
-            self._fit_teacher(teacher_cells)
+            self._fit_teacher(sampled_cells)
         if self.module.initialization == "overcluster":
             # Every training of this start is taught: the clusters, then their merge.
             plan_kwargs = {"n_epochs_teacher": max_epochs} | (plan_kwargs or {})
             if int(self.module.active.sum()) > self.n_types:
                 merge_epoch = round(_MERGE_FRACTION * max_epochs)
-                callbacks.append(CategoryMerging(self, teacher_cells, self.n_types, merge_epoch))
+                callbacks.append(CategoryMerging(self, sampled_cells, self.n_types, merge_epoch))
         elif self.module.teacher is not None and not self.is_trained_:
             plan_kwargs = {"n_epochs_teacher": round(_TEACHER_FRACTION * max_epochs)} | (
                 plan_kwargs or {}
@@ -486,7 +486,7 @@ class CplMixVAE(
             if not recorder.interrupted:
                 raise
             restore_interrupt_handler()
-            recalibrate_batch_norm(self, self._sampled_cells())
+            recalibrate_batch_norm(self, sampled_cells)
             self.history_ = merge_history(self.history_ if was_trained else None, recorder.history)
             self.is_trained_ = True
             warnings.warn(
@@ -497,7 +497,7 @@ class CplMixVAE(
                 stacklevel=2,
             )
             raise KeyboardInterrupt from None
-        recalibrate_batch_norm(self, self._sampled_cells())
+        recalibrate_batch_norm(self, sampled_cells)
 
     def _fit_augmenter(self, fit_kwargs: dict) -> None:
         """Train a generative augmenter that is not trained yet on all cells, then freeze it."""
