@@ -17,11 +17,15 @@ K several ways and scores each merge against the true types:
   the best any merge of these clusters can reach (it may use fewer than K types).
 
     python benchmarks/merging.py --dataset sim40 --seed 0
+    python benchmarks/merging.py --dataset zeisel7 --seed 0 1 2 --arms 3
     python benchmarks/merging.py --render
 """
 
 from __future__ import annotations
 
+import argparse
+import functools
+import sys
 import time
 
 import numpy as np
@@ -50,7 +54,7 @@ def pca_merge(model, clusters: np.ndarray, k: int, method: str) -> np.ndarray:
     return group_of[clusters]
 
 
-def run(dataset: str, seed: int) -> dict:
+def run(dataset: str, seed: int, n_arms: int = 2) -> dict:
     adata, label_key = load(dataset)
     k = adata.obs[label_key].nunique()
     reference = adata.obs[label_key].astype(str).to_numpy()
@@ -59,7 +63,10 @@ def run(dataset: str, seed: int) -> dict:
     # The rows before the modularity merge were measured with the head on the bottleneck
     # (category_input="bottleneck"): results/merging_bottleneck_head.jsonl.
     model = scmixvae.CplMixVAE(
-        adata, n_categories=min(_OVERCLUSTERING * k, adata.n_obs), initialization="kmeans"
+        adata,
+        n_categories=min(_OVERCLUSTERING * k, adata.n_obs),
+        initialization="kmeans",
+        n_arms=n_arms,
     )
     epochs = round(_MERGE_FRACTION * default_max_epochs(adata.n_obs))
     start = time.perf_counter()
@@ -74,7 +81,7 @@ def run(dataset: str, seed: int) -> dict:
 
     table = pd.crosstab(clusters, reference)
     majority = table.idxmax(axis=1).reindex(clusters).to_numpy()
-    row = {"dataset": dataset, "seed": seed, "k": k, "start": acc(clusters)}
+    row = {"dataset": dataset, "seed": seed, "n_arms": n_arms, "k": k, "start": acc(clusters)}
     row["ceiling"] = acc(majority)
     for method in DECODER_MERGES:
         row[f"decoder_{method}"] = acc(merge_categories(scores, clusters, k, method)[clusters])
@@ -84,7 +91,11 @@ def run(dataset: str, seed: int) -> dict:
 
 
 def render() -> None:
-    rows = pd.read_json(RESULTS, lines=True).drop_duplicates(["dataset", "seed"], keep="last")
+    rows = pd.read_json(RESULTS, lines=True)
+    rows["n_arms"] = rows.get("n_arms", pd.Series(2, rows.index)).fillna(2).astype(int)
+    rows = rows.drop_duplicates(["dataset", "seed", "n_arms"], keep="last")
+    other_arms = rows["n_arms"] != 2
+    rows.loc[other_arms, "dataset"] += rows.loc[other_arms, "n_arms"].map(", {} arm(s)".format)
     columns = ["start", "ceiling"]
     columns += [f"decoder_{method}" for method in DECODER_MERGES]
     columns += [f"pca_{method}" for method in LINKAGES]
@@ -106,6 +117,8 @@ def render() -> None:
         "decoders give to each other cluster; `pca_*`: the linkage on the clusters' PCA",
         "centroids, no model; `start`: the 2K clusters; `ceiling`: each cluster given its",
         "majority type. `sim<T>s<S>`: more simulations (T types, data seed S), one model seed.",
+        "2 arms (the default) unless the dataset says otherwise (`--arms`); the means below",
+        "are over the 2-arm rows.",
         "Category head on the encoder's hidden layer (the default); the rows measured with",
         "the head on the bottleneck, before the modularity merge, are in",
         "`results/merging_bottleneck_head.jsonl`. `commit`: the package's commit the rows were",
@@ -122,7 +135,7 @@ def render() -> None:
         lines.append(
             f"| {dataset} | {counts[dataset]} | {commits[dataset]} | " + " | ".join(cells) + " |"
         )
-    per_dataset = rows.groupby("dataset")[columns].mean()
+    per_dataset = rows[~other_arms].groupby("dataset")[columns].mean()
     simulated = per_dataset.index.str.startswith("sim")
     for label, subset in [
         ("mean of datasets", per_dataset),
@@ -137,4 +150,7 @@ def render() -> None:
 
 
 if __name__ == "__main__":
-    dataset_seed_main(__doc__, run, render, RESULTS)
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--arms", type=int, default=2)
+    arms, sys.argv[1:] = parser.parse_known_args()
+    dataset_seed_main(__doc__, functools.partial(run, n_arms=arms.arms), render, RESULTS)

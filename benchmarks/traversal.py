@@ -147,7 +147,8 @@ def summarise(types: pd.DataFrame, prefix: str) -> dict:
     return {f"{prefix}.{key}": value for key, value in summary.items()}
 
 
-def run(dataset: str, variant: str, seed: int) -> dict:
+def trained_model(dataset: str, variant: str, seed: int):
+    """The simulated data and a model trained on it; the seconds the training took."""
     import scvi
 
     adata = scmixvae.datasets.simulate(**DATASETS[dataset])
@@ -157,7 +158,11 @@ def run(dataset: str, variant: str, seed: int) -> dict:
     model = scmixvae.CplMixVAE(adata, n_categories=k, **VARIANTS[variant])
     start = time.perf_counter()
     model.train(accelerator="cpu", **QUIET)
-    seconds = time.perf_counter() - start
+    return model, adata, time.perf_counter() - start
+
+
+def measure(model, adata) -> tuple[float, list[dict]]:
+    """Annotate ``adata``; ACC and the measures of every type with enough matched cells."""
     model.annotate()
     inferred = adata.obs["cplmix_type"]
     matches = match_types(adata.obs["type"], inferred)
@@ -173,11 +178,17 @@ def run(dataset: str, variant: str, seed: int) -> dict:
         cells = (adata.obs["type"] == true_type).to_numpy() & (inferred == inferred_type).to_numpy()
         if cells.sum() >= MIN_CELLS:
             per_type.append(evaluate_type(model, adata, true_type, inferred_type, cells, centres))
+    return scmixvae.tl.matched_accuracy(inferred, adata.obs["type"]), per_type
+
+
+def run(dataset: str, variant: str, seed: int) -> dict:
+    model, adata, seconds = trained_model(dataset, variant, seed)
+    acc, per_type = measure(model, adata)
     row = {
         "dataset": dataset,
         "variant": variant,
         "seed": seed,
-        "acc": scmixvae.tl.matched_accuracy(inferred, adata.obs["type"]),
+        "acc": acc,
         "seconds": round(seconds, 1),
         "per_type": per_type,
         **run_metadata(),
