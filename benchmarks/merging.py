@@ -2,8 +2,9 @@
 
 Trains the first half of the over-clustering start by itself: k-means into 2K clusters on
 the teacher's PCA, the model taught those clusters for half the default epochs (what
-``initialization="overcluster"`` does before its merge). Then merges the 2K clusters into
-K several ways and scores each merge against the true types:
+``initialization="overcluster"`` does before its merge; ``--clusters-per-type`` replaces
+the 2, ``--arms`` the default 2 arms). Then merges the clusters into K several ways and
+scores each merge against the true types:
 
 - ``decoder_<linkage>``: :func:`scmixvae.module.merge_categories` with that SciPy linkage
   on the Jeffreys divergence between the categories' decoders, per cell;
@@ -18,6 +19,7 @@ K several ways and scores each merge against the true types:
 
     python benchmarks/merging.py --dataset sim40 --seed 0
     python benchmarks/merging.py --dataset zeisel7 --seed 0 1 2 --arms 3
+    python benchmarks/merging.py --dataset sim40 --seed 0 --clusters-per-type 4
     python benchmarks/merging.py --render
 """
 
@@ -54,7 +56,7 @@ def pca_merge(model, clusters: np.ndarray, k: int, method: str) -> np.ndarray:
     return group_of[clusters]
 
 
-def run(dataset: str, seed: int, n_arms: int = 2) -> dict:
+def run(dataset: str, seed: int, n_arms: int = 2, per_type: int = _OVERCLUSTERING) -> dict:
     adata, label_key = load(dataset)
     k = adata.obs[label_key].nunique()
     reference = adata.obs[label_key].astype(str).to_numpy()
@@ -64,7 +66,7 @@ def run(dataset: str, seed: int, n_arms: int = 2) -> dict:
     # (category_input="bottleneck"): results/merging_bottleneck_head.jsonl.
     model = scmixvae.CplMixVAE(
         adata,
-        n_categories=min(_OVERCLUSTERING * k, adata.n_obs),
+        n_categories=min(per_type * k, adata.n_obs),
         initialization="kmeans",
         n_arms=n_arms,
     )
@@ -81,7 +83,8 @@ def run(dataset: str, seed: int, n_arms: int = 2) -> dict:
 
     table = pd.crosstab(clusters, reference)
     majority = table.idxmax(axis=1).reindex(clusters).to_numpy()
-    row = {"dataset": dataset, "seed": seed, "n_arms": n_arms, "k": k, "start": acc(clusters)}
+    row = {"dataset": dataset, "seed": seed, "n_arms": n_arms, "clusters_per_type": per_type}
+    row |= {"k": k, "start": acc(clusters)}
     row["ceiling"] = acc(majority)
     for method in DECODER_MERGES:
         row[f"decoder_{method}"] = acc(merge_categories(scores, clusters, k, method)[clusters])
@@ -92,10 +95,16 @@ def run(dataset: str, seed: int, n_arms: int = 2) -> dict:
 
 def render() -> None:
     rows = pd.read_json(RESULTS, lines=True)
-    rows["n_arms"] = rows.get("n_arms", pd.Series(2, rows.index)).fillna(2).astype(int)
-    rows = rows.drop_duplicates(["dataset", "seed", "n_arms"], keep="last")
-    other_arms = rows["n_arms"] != 2
+    # Rows from before --arms / --clusters-per-type: the defaults, 2 arms and 2K clusters.
+    for setting in ("n_arms", "clusters_per_type"):
+        rows[setting] = rows.get(setting, pd.Series(2, rows.index)).fillna(2).astype(int)
+    rows = rows.drop_duplicates(["dataset", "seed", "n_arms", "clusters_per_type"], keep="last")
+    other_arms, other_clusters = rows["n_arms"] != 2, rows["clusters_per_type"] != 2
     rows.loc[other_arms, "dataset"] += rows.loc[other_arms, "n_arms"].map(", {} arm(s)".format)
+    rows.loc[other_clusters, "dataset"] += rows.loc[other_clusters, "clusters_per_type"].map(
+        ", {}K clusters".format
+    )
+    defaults = ~(other_arms | other_clusters)
     columns = ["start", "ceiling"]
     columns += [f"decoder_{method}" for method in DECODER_MERGES]
     columns += [f"pca_{method}" for method in LINKAGES]
@@ -117,8 +126,8 @@ def render() -> None:
         "decoders give to each other cluster; `pca_*`: the linkage on the clusters' PCA",
         "centroids, no model; `start`: the 2K clusters; `ceiling`: each cluster given its",
         "majority type. `sim<T>s<S>`: more simulations (T types, data seed S), one model seed.",
-        "2 arms (the default) unless the dataset says otherwise (`--arms`); the means below",
-        "are over the 2-arm rows.",
+        "2 arms and 2K clusters (the defaults) unless the dataset says otherwise (`--arms`,",
+        "`--clusters-per-type`); the means below are over the rows with the defaults.",
         "Category head on the encoder's hidden layer (the default); the rows measured with",
         "the head on the bottleneck, before the modularity merge, are in",
         "`results/merging_bottleneck_head.jsonl`. `commit`: the package's commit the rows were",
@@ -135,7 +144,7 @@ def render() -> None:
         lines.append(
             f"| {dataset} | {counts[dataset]} | {commits[dataset]} | " + " | ".join(cells) + " |"
         )
-    per_dataset = rows[~other_arms].groupby("dataset")[columns].mean()
+    per_dataset = rows[defaults].groupby("dataset")[columns].mean()
     simulated = per_dataset.index.str.startswith("sim")
     for label, subset in [
         ("mean of datasets", per_dataset),
@@ -152,5 +161,7 @@ def render() -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--arms", type=int, default=2)
-    arms, sys.argv[1:] = parser.parse_known_args()
-    dataset_seed_main(__doc__, functools.partial(run, n_arms=arms.arms), render, RESULTS)
+    parser.add_argument("--clusters-per-type", type=int, default=_OVERCLUSTERING)
+    setting, sys.argv[1:] = parser.parse_known_args()
+    run_setting = functools.partial(run, n_arms=setting.arms, per_type=setting.clusters_per_type)
+    dataset_seed_main(__doc__, run_setting, render, RESULTS)
