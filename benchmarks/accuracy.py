@@ -230,16 +230,16 @@ def run_metadata() -> dict:
     }
 
 
-def dataset_seed_main(doc: str, run, render, results: Path) -> None:
+def dataset_seed_main(doc: str, run, render, results: Path, datasets=tuple(DATASETS)) -> None:
     """Command line of a benchmark with one row per dataset and seed: run them, or render.
 
     ``run(dataset, seed)`` returns the row appended to ``results``; ``render()`` writes the
-    table.
+    table; ``--dataset`` defaults to ``datasets``.
     """
     parser = argparse.ArgumentParser(
         description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--dataset", nargs="+", default=DATASETS)
+    parser.add_argument("--dataset", nargs="+", default=list(datasets))
     parser.add_argument("--seed", nargs="+", type=int, default=[0])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--render", action="store_true")

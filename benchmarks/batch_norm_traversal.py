@@ -14,15 +14,12 @@ switched off (the statistics are the running averages kept during training), mea
 
 from __future__ import annotations
 
-import argparse
-import json
 from pathlib import Path
 from unittest import mock
 
 import pandas as pd
-import torch
-from accuracy import machine_line, run_metadata
-from traversal import DATASETS, measure, summarise, trained_model
+from accuracy import dataset_seed_main, machine_line, run_metadata
+from traversal import measure, summarise, trained_model
 
 import scmixvae.model._cplmixvae as cplmixvae_model
 from scmixvae.model._batch_norm_calibration import recalibrate_batch_norm
@@ -37,26 +34,31 @@ COLUMNS = {
 }
 
 
-def run(dataset: str, seed: int) -> None:
+def run(dataset: str, seed: int) -> dict:
     """One training (cold start, as ``traversal.md``), measured under both statistics."""
     with mock.patch.object(cplmixvae_model, "recalibrate_batch_norm", lambda *args: None):
         model, adata, seconds = trained_model(dataset, "default", seed)
+    row = {"dataset": dataset, "seed": seed, "seconds": round(seconds, 1)}
     for statistics in STATISTICS:
         if statistics == "recomputed":
             recalibrate_batch_norm(model, model._sampled_cells())
         acc, per_type = measure(model, adata)
-        row = {"dataset": dataset, "seed": seed, "statistics": statistics, "acc": acc}
-        row |= {"seconds": round(seconds, 1), "per_type": per_type, **run_metadata()}
-        with RESULTS.open("a") as handle:
-            handle.write(json.dumps(row) + "\n")
-        print(json.dumps(row | summarise(pd.DataFrame(per_type), "all")), flush=True)
+        row[statistics] = {"acc": acc, "per_type": per_type}
+    return row | run_metadata()
 
 
 def render() -> None:
-    rows = pd.read_json(RESULTS, lines=True)
-    rows = rows.drop_duplicates(["dataset", "seed", "statistics"], keep="last")
-    summaries = pd.DataFrame([summarise(pd.DataFrame(t), "all") for t in rows["per_type"]])
-    rows = pd.concat([rows.reset_index(drop=True), summaries], axis=1)
+    runs = pd.read_json(RESULTS, lines=True).drop_duplicates(["dataset", "seed"], keep="last")
+    rows = pd.DataFrame(
+        [
+            {"dataset": run["dataset"], "seed": run["seed"], "statistics": statistics}
+            | {"acc": run[statistics]["acc"], "machine": run["machine"]}
+            | {"threads": run["threads"], "versions": run["versions"]}
+            | summarise(pd.DataFrame(run[statistics]["per_type"]), "all")
+            for _, run in runs.iterrows()
+            for statistics in STATISTICS
+        ]
+    )
     header = ["data", "seed", "statistics", "ACC", *COLUMNS.values()]
     lines = [
         "# Batch-norm statistics and the traversals (same weights)",
@@ -91,16 +93,4 @@ def render() -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", nargs="+", default=["sim10"], choices=list(DATASETS))
-    parser.add_argument("--seed", nargs="+", type=int, default=[0])
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--render", action="store_true")
-    args = parser.parse_args()
-    if args.render:
-        render()
-    else:
-        torch.set_num_threads(args.threads)
-        for dataset in args.dataset:
-            for seed in args.seed:
-                run(dataset, seed)
+    dataset_seed_main(__doc__, run, render, RESULTS, datasets=["sim10"])
