@@ -8,7 +8,7 @@ switched off (the statistics are the running averages kept during training), mea
 ``traversal.py`` does, then recomputes the statistics on the same weights and measures again.
 
     python benchmarks/batch_norm_traversal.py --dataset sim10 --seed 0 1 2
-    python benchmarks/batch_norm_traversal.py --dataset sim40 --seed 0
+    python benchmarks/batch_norm_traversal.py --dataset sim40 --seed 0 1 2
     python benchmarks/batch_norm_traversal.py --render
 """
 

@@ -96,10 +96,12 @@ def run(dataset: str, seed: int, n_arms: int = 2, per_type: int = _OVERCLUSTERIN
 def render() -> None:
     rows = pd.read_json(RESULTS, lines=True)
     # Rows from before --arms / --clusters-per-type: the defaults, 2 arms and 2K clusters.
-    for setting in ("n_arms", "clusters_per_type"):
-        rows[setting] = rows.get(setting, pd.Series(2, rows.index)).fillna(2).astype(int)
+    for setting, default in [("n_arms", 2), ("clusters_per_type", _OVERCLUSTERING)]:
+        rows[setting] = rows.get(setting, pd.Series(default, rows.index))
+        rows[setting] = rows[setting].fillna(default).astype(int)
     rows = rows.drop_duplicates(["dataset", "seed", "n_arms", "clusters_per_type"], keep="last")
-    other_arms, other_clusters = rows["n_arms"] != 2, rows["clusters_per_type"] != 2
+    other_arms = rows["n_arms"] != 2
+    other_clusters = rows["clusters_per_type"] != _OVERCLUSTERING
     rows.loc[other_arms, "dataset"] += rows.loc[other_arms, "n_arms"].map(", {} arm(s)".format)
     rows.loc[other_clusters, "dataset"] += rows.loc[other_clusters, "clusters_per_type"].map(
         ", {}K clusters".format
