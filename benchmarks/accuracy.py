@@ -230,11 +230,14 @@ def run_metadata() -> dict:
     }
 
 
-def dataset_seed_main(doc: str, run, render, results: Path, datasets=tuple(DATASETS)) -> None:
+def dataset_seed_main(
+    doc: str, run, render, results: Path, datasets=tuple(DATASETS), options=None
+) -> None:
     """Command line of a benchmark with one row per dataset and seed: run them, or render.
 
-    ``run(dataset, seed)`` returns the row appended to ``results``; ``render()`` writes the
-    table; ``--dataset`` defaults to ``datasets``.
+    ``run(dataset, seed, **settings)`` returns the row appended to ``results``; ``render()``
+    writes the table; ``--dataset`` defaults to ``datasets``. ``options`` maps each further
+    integer setting of ``run`` to its default; it is set by ``--<setting>`` (``_`` as ``-``).
     """
     parser = argparse.ArgumentParser(
         description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -243,14 +246,18 @@ def dataset_seed_main(doc: str, run, render, results: Path, datasets=tuple(DATAS
     parser.add_argument("--seed", nargs="+", type=int, default=[0])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--render", action="store_true")
+    options = options or {}
+    for name, default in options.items():
+        parser.add_argument("--" + name.replace("_", "-"), type=int, default=default)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.render:
         render()
         return
+    settings = {name: getattr(args, name) for name in options}
     for dataset in args.dataset:
         for seed in args.seed:
-            append_row(results, run(dataset, seed))
+            append_row(results, run(dataset, seed, **settings))
 
 
 def append_row(path: Path, row: dict) -> None:

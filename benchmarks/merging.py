@@ -25,9 +25,6 @@ scores each merge against the true types:
 
 from __future__ import annotations
 
-import argparse
-import functools
-import sys
 import time
 
 import numpy as np
@@ -56,7 +53,7 @@ def pca_merge(model, clusters: np.ndarray, k: int, method: str) -> np.ndarray:
     return group_of[clusters]
 
 
-def run(dataset: str, seed: int, n_arms: int = 2, per_type: int = _OVERCLUSTERING) -> dict:
+def run(dataset: str, seed: int, arms: int = 2, clusters_per_type: int = _OVERCLUSTERING) -> dict:
     adata, label_key = load(dataset)
     k = adata.obs[label_key].nunique()
     reference = adata.obs[label_key].astype(str).to_numpy()
@@ -66,9 +63,9 @@ def run(dataset: str, seed: int, n_arms: int = 2, per_type: int = _OVERCLUSTERIN
     # (category_input="bottleneck"): results/merging_bottleneck_head.jsonl.
     model = scmixvae.CplMixVAE(
         adata,
-        n_categories=min(per_type * k, adata.n_obs),
+        n_categories=min(clusters_per_type * k, adata.n_obs),
         initialization="kmeans",
-        n_arms=n_arms,
+        n_arms=arms,
     )
     epochs = round(_MERGE_FRACTION * default_max_epochs(adata.n_obs))
     start = time.perf_counter()
@@ -83,7 +80,7 @@ def run(dataset: str, seed: int, n_arms: int = 2, per_type: int = _OVERCLUSTERIN
 
     table = pd.crosstab(clusters, reference)
     majority = table.idxmax(axis=1).reindex(clusters).to_numpy()
-    row = {"dataset": dataset, "seed": seed, "n_arms": n_arms, "clusters_per_type": per_type}
+    row = {"dataset": dataset, "seed": seed, "n_arms": arms, "clusters_per_type": clusters_per_type}
     row |= {"k": k, "start": acc(clusters)}
     row["ceiling"] = acc(majority)
     for method in DECODER_MERGES:
@@ -161,9 +158,5 @@ def render() -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--arms", type=int, default=2)
-    parser.add_argument("--clusters-per-type", type=int, default=_OVERCLUSTERING)
-    setting, sys.argv[1:] = parser.parse_known_args()
-    run_setting = functools.partial(run, n_arms=setting.arms, per_type=setting.clusters_per_type)
-    dataset_seed_main(__doc__, run_setting, render, RESULTS)
+    options = {"arms": 2, "clusters_per_type": _OVERCLUSTERING}
+    dataset_seed_main(__doc__, run, render, RESULTS, options=options)

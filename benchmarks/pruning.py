@@ -157,12 +157,11 @@ def render() -> None:
         true_acc = "" if pd.isna(r.get("true_k_acc")) else f"{r['true_k_acc']:.3f}"
         true_ari = "" if pd.isna(r.get("true_k_ari")) else f"{r['true_k_ari']:.3f}"
         lines.append(
-            f"| {r['dataset']} | {r['start']} | {r['batch_norm']} | {r['seed']} | {r['k_true']} "
-            f"| {r['k_max']} "
-            f"| {r['k_chosen']} | {r['consensus_chosen']:.3f} | {r['n_rounds']} "
-            f"| {r['acc']:.3f} | {r['ari']:.3f} "
-            f"| {r['nmi']:.3f} | {true_acc} | {true_ari} | {r['train_s']:.0f} "
-            f"| {r['prune_s']:.0f} | {r['prune_s'] / r['train_s']:.2f} |"
+            f"| {r['dataset']} | {r['start']} | {r['batch_norm']} | {r['seed']} "
+            f"| {r['k_true']} | {r['k_max']} | {r['k_chosen']} | {r['consensus_chosen']:.3f} "
+            f"| {r['n_rounds']} | {r['acc']:.3f} | {r['ari']:.3f} | {r['nmi']:.3f} "
+            f"| {true_acc} | {true_ari} | {r['train_s']:.0f} | {r['prune_s']:.0f} "
+            f"| {r['prune_s'] / r['train_s']:.2f} |"
         )
     lines += ["", machine_line(rows), ""]
     (HERE / "pruning.md").write_text("\n".join(lines))
