@@ -175,6 +175,13 @@ METHODS = {
     "cplmix_bottleneck_a1": lambda ad, k, s, d: cplmix(ad, k, s, n_arms=1, **OVERCLUSTER_START),
     "cplmix_random_a2": lambda ad, k, s, d: cplmix(ad, k, s, n_arms=2, **COLD_START),
     "cplmix_random_a1": lambda ad, k, s, d: cplmix(ad, k, s, n_arms=1, **COLD_START),
+    # The defaults trained for 2 or 4 times the default epochs: does accuracy grow with compute?
+    "cplmix_epochs2_a2": lambda ad, k, s, d: cplmix(
+        ad, k, s, {"max_epochs": 2 * default_max_epochs(ad.n_obs)}, n_arms=2
+    ),
+    "cplmix_epochs4_a2": lambda ad, k, s, d: cplmix(
+        ad, k, s, {"max_epochs": 4 * default_max_epochs(ad.n_obs)}, n_arms=2
+    ),
     "pca_leiden_r1": lambda ad, k, s, d: (
         leiden(pca_neighbors(ad, s), 1.0, s),
         {"resolution": 1.0},
