@@ -116,15 +116,14 @@ def teach(model, labels: np.ndarray) -> float:
     module = model.module
     chunks = []
     for tensors in model._make_data_loader(adata=model.adata, batch_size=1024):
-        x = tensors[REGISTRY_KEYS.X_KEY].float()
-        chunks.append(module.encoder_input(x, module.library_size(x)))
-    teacher, encoder_input = module.teacher, torch.cat(chunks)
-    embedding = teacher.embed(encoder_input)
+        chunks.append(tensors[REGISTRY_KEYS.X_KEY].float())
+    teacher, x = module.teacher, torch.cat(chunks)
+    embedding = teacher.embed(x)
     codes = torch.as_tensor(labels.astype(int))
     teacher.centroids.fill_(1e6)
     for code in codes.unique():
         teacher.centroids[code] = embedding[codes == code].mean(0)
-    return float((teacher(encoder_input) == codes).float().mean())
+    return float((teacher(x) == codes).float().mean())
 
 
 def start_labels(adata, label_key: str, k: int, seed: int, mode: str) -> np.ndarray | None:

@@ -147,8 +147,8 @@ class CplMixVAE(
         ``"type"`` for a learnable ``p(s | c)`` per type, ``"standard"`` for ``N(0, I)``.
     initialization
         How the types are found. ``"overcluster"`` (default, chosen by measurement:
-        ``benchmarks/accuracy.md``): k-means on a PCA of the (depth-normalised, log) input
-        splits the cells into ``2 × n_categories`` clusters; for the first half of the epochs
+        ``benchmarks/accuracy.md``): k-means on a PCA of the counts' Pearson residuals
+        (``clustering_input``, a module argument) splits the cells into ``2 × n_categories`` clusters; for the first half of the epochs
         the decoder is fed each cell's cluster and the category head learns it; then the
         clusters are merged into ``n_categories`` types by how well their decoders explain
         each other's cells (``merge_method``, a module argument:
@@ -532,14 +532,10 @@ class CplMixVAE(
 
     @torch.inference_mode()
     def _fit_teacher(self, indices: np.ndarray) -> None:
-        """Fit the k-means warm start on the encoder input of the cells ``indices``."""
-        module = self.module
+        """Fit the k-means warm start on the cells ``indices``."""
         loader = self._make_data_loader(adata=self.adata, indices=indices, batch_size=1024)
-        chunks = []
-        for tensors in loader:
-            x = tensors[REGISTRY_KEYS.X_KEY].to(module.device)
-            chunks.append(module.encoder_input(x, module.library_size(x)).cpu().numpy())
-        module.teacher.fit(np.concatenate(chunks), seed=scvi.settings.seed)
+        chunks = [tensors[REGISTRY_KEYS.X_KEY].float().numpy() for tensors in loader]
+        self.module.teacher.fit(np.concatenate(chunks), seed=scvi.settings.seed)
 
     # ---- inference ----------------------------------------------------------------------
     @torch.inference_mode()
@@ -802,6 +798,7 @@ class CplMixVAE(
             "augmentation": type(augmenter).__name__,
             "state_prior": module.state_prior,
             "initialization": module.initialization,
+            "clustering_input": module.clustering_input,
             "type_readout": module.type_readout,
             "merge_method": module.merge_method,
             "coupling_weight": module.coupling_weight,

@@ -44,8 +44,7 @@ def scores_and_clusters(model, indices: np.ndarray) -> tuple[np.ndarray, np.ndar
                 z, _ = module.encode(x_arm, library)
                 arm_scores = module.category_scores(x_arm, z, library, batch_index)
                 scores.append(arm_scores.sum(0).cpu())
-                encoder_input = module.encoder_input(x, module.library_size(x))
-                clusters.append(module.teacher.nearest_centroid(encoder_input).cpu())
+                clusters.append(module.teacher.nearest_centroid(x).cpu())
     finally:
         module.train(was_training)
     return torch.cat(scores).double().numpy(), torch.cat(clusters).numpy()

@@ -16,22 +16,41 @@ from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 from torch import nn
 
+from .._expression import log_normalise, pearson_residuals
+
+#: Cells per chunk when the representation is computed for the fit.
+_CHUNK = 4096
+
+
+#: What the teacher's PCA and k-means read: Pearson residuals of counts, the log of
+#: depth-normalised counts (the encoder's input), or the data as given (non-count data).
+CLUSTERING_INPUTS = ("pearson_residuals", "log_normalised", "as_is")
+#: The representations that need raw counts.
+COUNT_CLUSTERING_INPUTS = ("pearson_residuals", "log_normalised")
+
 
 class ClusterTeacher(nn.Module):
-    """Nearest-centroid labels in a fixed PCA space: ``g(argmin_k ‖(x − μ) W − m_k‖)``.
+    """Nearest-centroid labels in a fixed PCA space: ``g(argmin_k ‖(r(x) − μ) W − m_k‖)``.
 
-    The buffers start at zero and are set by :meth:`fit`; they are saved with the module.
+    ``r`` is the representation the clustering reads (``clustering_input``); the teacher
+    is always given the data as the model sees them (counts for count likelihoods). The
+    buffers start at zero and are set by :meth:`fit`; they are saved with the module.
     ``g`` maps each centroid to the category it teaches: the identity until
     :meth:`assign_categories` merges centroids (the over-clustering start).
 
     Parameters
     ----------
     n_input
-        Features ``D`` of the encoder input.
+        Features ``D`` of the data.
     n_categories
         Number of centroids ``K``.
     n_components
         PCA dimensions ``P`` (at most ``D``).
+    clustering_input
+        ``"pearson_residuals"``: analytic Pearson residuals of the counts
+        (:func:`~scmixvae._expression.pearson_residuals`, gene fractions and clip fitted
+        by :meth:`fit`); ``"log_normalised"``: ``log1p(10^4 · x / library)``;
+        ``"as_is"``: ``x`` itself.
 
     Examples
     --------
@@ -44,9 +63,23 @@ class ClusterTeacher(nn.Module):
 
     """
 
-    def __init__(self, n_input: int, n_categories: int, n_components: int = 50):
+    def __init__(
+        self,
+        n_input: int,
+        n_categories: int,
+        n_components: int = 50,
+        clustering_input: str = "as_is",
+    ):
         super().__init__()
+        if clustering_input not in CLUSTERING_INPUTS:
+            raise ValueError(
+                f"Unknown clustering_input {clustering_input!r}; choose one of "
+                f"{CLUSTERING_INPUTS}."
+            )
+        self.clustering_input = clustering_input
         n_components = min(n_components, n_input)
+        self.register_buffer("gene_fraction", torch.zeros(n_input))
+        self.register_buffer("residual_clip", torch.zeros(()))
         self.register_buffer("mean", torch.zeros(n_input))
         self.register_buffer("components", torch.zeros(n_input, n_components))
         self.register_buffer("centroids", torch.zeros(n_categories, n_components))
@@ -55,24 +88,28 @@ class ClusterTeacher(nn.Module):
     def fit(self, x: np.ndarray | sparse.spmatrix, seed: int = 0) -> ClusterTeacher:
         """Fit PCA and k-means (10 restarts) on cells × features ``x``; return ``self``.
 
-        Sparse ``x`` stays sparse: PCA centres it implicitly.
+        ``x`` is the data as the model sees them, dense or sparse; the representation the
+        clustering reads is computed densely, in chunks of cells.
         """
-        is_sparse = sparse.issparse(x)
-        # ARPACK (sparse input) needs fewer components than the smaller dimension.
-        n_components = min(self.components.shape[1], min(x.shape) - int(is_sparse))
+        n_components = min(self.components.shape[1], *x.shape)
         n_categories = self.centroids.shape[0]
         if x.shape[0] < n_categories:
             raise ValueError(
                 f"k-means needs at least n_categories={n_categories} cells, got {x.shape[0]}."
             )
-        if n_components < 1:
-            raise ValueError(
-                f"The k-means warm start needs at least 2 cells and 2 genes, got {x.shape}; "
-                "use initialization='random'."
-            )
-        solver = "arpack" if is_sparse else "auto"
-        pca = PCA(n_components=n_components, svd_solver=solver, random_state=seed)
-        embedding = pca.fit_transform(x)
+        if self.clustering_input == "pearson_residuals":
+            gene_totals = np.asarray(x.sum(axis=0), dtype=np.float64).ravel()
+            self.gene_fraction.copy_(self._tensor(gene_totals / max(gene_totals.sum(), 1.0)))
+            # The clip of Lause et al.: residuals beyond √n come from a handful of cells.
+            self.residual_clip.fill_(float(np.sqrt(x.shape[0])))
+        represented = np.concatenate(
+            [
+                self.represent(self._tensor(self._dense(x[start : start + _CHUNK]))).cpu().numpy()
+                for start in range(0, x.shape[0], _CHUNK)
+            ]
+        )
+        pca = PCA(n_components=n_components, random_state=seed)
+        embedding = pca.fit_transform(represented)
         kmeans = KMeans(n_clusters=n_categories, n_init=10, random_state=seed).fit(embedding)
         self.mean.copy_(self._tensor(pca.mean_))
         self.components.zero_()
@@ -81,15 +118,27 @@ class ClusterTeacher(nn.Module):
         self.centroids[:, :n_components] = self._tensor(kmeans.cluster_centers_)
         return self
 
+    @staticmethod
+    def _dense(x: np.ndarray | sparse.spmatrix) -> np.ndarray:
+        return x.toarray() if sparse.issparse(x) else np.asarray(x)
+
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
         # ARPACK can return arrays with negative strides, which torch refuses.
         return torch.as_tensor(
             np.ascontiguousarray(array), dtype=torch.float32, device=self.mean.device
         )
 
+    def represent(self, x: torch.Tensor) -> torch.Tensor:
+        """The representation ``r(x)`` of every row of ``x`` that the clustering reads."""
+        if self.clustering_input == "pearson_residuals":
+            return pearson_residuals(x, self.gene_fraction, float(self.residual_clip))
+        if self.clustering_input == "log_normalised":
+            return log_normalise(x, x.sum(-1, keepdim=True))
+        return x
+
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """PCA coordinates ``(x − μ) W`` of every row of ``x``, the space of the centroids."""
-        return (x - self.mean) @ self.components
+        """PCA coordinates ``(r(x) − μ) W`` of every row of ``x``, the space of the centroids."""
+        return (self.represent(x) - self.mean) @ self.components
 
     def nearest_centroid(self, x: torch.Tensor) -> torch.Tensor:
         """Index of the nearest centroid for every row of ``x`` (any leading shape)."""

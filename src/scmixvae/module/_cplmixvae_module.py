@@ -20,7 +20,7 @@ from .._expression import log_normalise
 from ..augment import Augmenter, make_augmenter
 from ._arm_layers import ArmBatchNorm, ArmLinear, ArmMLP, once_if_shared
 from ._category_merging import MERGE_METHODS
-from ._cluster_teacher import ClusterTeacher
+from ._cluster_teacher import COUNT_CLUSTERING_INPUTS, ClusterTeacher
 from ._finite_guard import check_finite_loss
 from ._likelihoods import COUNT_LIKELIHOODS, LIKELIHOODS, observation_distribution
 from ._objective import (
@@ -97,6 +97,12 @@ class CplMixVAEModule(BaseModuleClass):
         ``"overcluster"``: the same teacher, whose centroids are later merged into fewer
         categories (:meth:`ClusterTeacher.assign_categories`); the model builds the module
         with more categories than types and merges them in ``train``.
+    clustering_input
+        What the teacher's PCA and k-means read (see
+        :class:`~scmixvae.module.ClusterTeacher`): ``"pearson_residuals"`` (the default
+        for count likelihoods), ``"log_normalised"`` (the encoder's input, the default
+        before) or ``"as_is"`` (the default, and the only choice, for other likelihoods).
+        Ignored with ``initialization="random"``.
     hard_samples
         Feed the decoder the one-hot argmax of the Gumbel-softmax sample, with the relaxed
         sample's gradient (straight-through); the coupling still compares relaxed samples.
@@ -175,6 +181,7 @@ class CplMixVAEModule(BaseModuleClass):
         coupling_prob_offset: float = 1e-3,
         usage_weight: float = 0.0,
         initialization: str = "random",
+        clustering_input: str | None = None,
         hard_samples: bool = False,
         n_enumerated: int = 0,
         self_labelling: bool = False,
@@ -211,6 +218,15 @@ class CplMixVAEModule(BaseModuleClass):
             )
         if likelihood not in LIKELIHOODS:
             raise ValueError(f"Unknown likelihood {likelihood!r}; choose one of {LIKELIHOODS}.")
+        if clustering_input is None:
+            clustering_input = "pearson_residuals" if likelihood in COUNT_LIKELIHOODS else "as_is"
+        if clustering_input in COUNT_CLUSTERING_INPUTS and likelihood not in COUNT_LIKELIHOODS:
+            raise ValueError(
+                f"clustering_input={clustering_input!r} needs raw counts, but "
+                f"likelihood={likelihood!r} is not a count likelihood; use "
+                "clustering_input='as_is' or one of the count likelihoods "
+                f"{COUNT_LIKELIHOODS}."
+            )
         if coupling_input not in COUPLING_INPUTS:
             raise ValueError(
                 f"Unknown coupling_input {coupling_input!r}; choose one of {COUPLING_INPUTS}."
@@ -232,6 +248,7 @@ class CplMixVAEModule(BaseModuleClass):
         self.coupling_prob_offset = coupling_prob_offset
         self.usage_weight = usage_weight
         self.initialization = initialization
+        self.clustering_input = clustering_input
         self.hard_samples = hard_samples
         self.n_enumerated = n_enumerated
         self.self_labelling = self_labelling
@@ -272,7 +289,11 @@ class CplMixVAEModule(BaseModuleClass):
             self.dropout_out = ArmLinear(arms, width, n_input)
         if likelihood in COUNT_LIKELIHOODS:
             self.log_dispersion = nn.Parameter(torch.zeros(arms, 1, n_input))
-        self.teacher = ClusterTeacher(n_input, n_categories) if initialization != "random" else None
+        self.teacher = (
+            ClusterTeacher(n_input, n_categories, clustering_input=clustering_input)
+            if initialization != "random"
+            else None
+        )
         # Categories still in use; a pruned one has posterior exactly 0 (SPEC section 4).
         self.register_buffer("active", torch.ones(n_categories, dtype=torch.bool))
         # merged_into[k]: the category whose posterior holds category k's (itself unless
@@ -522,7 +543,7 @@ class CplMixVAEModule(BaseModuleClass):
                     "'overcluster'."
                 )
             outputs["teacher_labels"] = (
-                self.teacher(encoder_input)
+                self.teacher(x_arm)
                 if use_teacher
                 else self.best_categories(x_arm, z, library, batch_index)
             )
