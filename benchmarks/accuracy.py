@@ -74,6 +74,9 @@ AVERAGE = {"merge_method": "average"}
 #: The defaults of the first over-clustering start: the category head read the 10-wide
 #: bottleneck (types from the head, as now).
 OVERCLUSTER_START = {"type_readout": "encoder", "category_input": "bottleneck"} | AVERAGE
+#: The teacher's k-means on the log of depth-normalised counts, the default before the
+#: counts' Pearson residuals. Every over-clustering row before commit 591c5c2 ran with it.
+LOG_CLUSTERING = {"clustering_input": "log_normalised"}
 #: The over-clustering start merged by modularity instead of the geodesic.
 MODULARITY = {"merge_method": "modularity"}
 #: The defaults before the over-clustering start: the paper's cold start. Benchmarks whose
@@ -153,6 +156,10 @@ METHODS = {
     "cplmix_a2": lambda ad, k, s, d: cplmix(ad, k, s, n_arms=2),
     "cplmix_a1": lambda ad, k, s, d: cplmix(ad, k, s, n_arms=1),
     "cplmix_a3": lambda ad, k, s, d: cplmix(ad, k, s, n_arms=3),
+    # The teacher's k-means on the log-normalised input (the default before residuals).
+    "cplmix_log_clustering_a2": lambda ad, k, s, d: cplmix(ad, k, s, n_arms=2, **LOG_CLUSTERING),
+    "cplmix_log_clustering_a1": lambda ad, k, s, d: cplmix(ad, k, s, n_arms=1, **LOG_CLUSTERING),
+    "cplmix_log_clustering_a3": lambda ad, k, s, d: cplmix(ad, k, s, n_arms=3, **LOG_CLUSTERING),
     # The over-clustering merged by modularity on the decoders' confusion.
     "cplmix_modularity_merge_a2": lambda ad, k, s, d: cplmix(ad, k, s, n_arms=2, **MODULARITY),
     "cplmix_modularity_merge_a1": lambda ad, k, s, d: cplmix(ad, k, s, n_arms=1, **MODULARITY),
@@ -365,12 +372,18 @@ def render() -> None:
         *table,
         "",
         "Settings: CplMixVAE defaults (`scmixvae.CplMixVAE(adata, n_categories=K, n_arms=A)`,",
-        "`model.train()`: the over-clustering start merged by average linkage on the",
+        "`model.train()`: the over-clustering start, its k-means on a PCA of the counts'",
+        "Pearson residuals, merged by average linkage on the",
         "decoders' geodesic divergence, category head on the encoder's hidden layer, types",
-        "from the head, λ = 0.01, entropy weight 0, lr 3e-3; the rows of commits c3cfafd",
+        "from the head, λ = 0.01, entropy weight 0, lr 3e-3.",
+        '`cplmix_log_clustering_*`: the same with `clustering_input="log_normalised"`, the',
+        "k-means on the log of depth-normalised counts, the default before; its rows ran as",
+        "`cplmix_a*` then, and every other over-clustering row made before commit 591c5c2",
+        "(`cplmix_epochs*`, the merge and readout variants) ran with it too. The rows of commits c3cfafd",
         "and 599ed63 ran while the geodesic merge was briefly the default, those of 81b80b5",
         '(and the a1 rows after them) with `merge_method="geodesic"` as',
         "`cplmix_geodesic_merge_*`, before it became the default);",
+        "`cplmix_epochs2_*`, `cplmix_epochs4_*`: trained for 2 or 4 times the default epochs;",
         "`cplmix_average_merge_*`, `cplmix_modularity_merge_*`, `cplmix_single_merge_*`:",
         'the same with `merge_method="average"` (the earlier default: its rows ran as',
         '`cplmix_a*`), `"modularity"` or `"single"`;',

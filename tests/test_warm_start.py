@@ -9,6 +9,7 @@ from scipy import sparse
 from scvi import REGISTRY_KEYS
 
 import scmixvae
+from scmixvae._expression import pearson_residuals
 from scmixvae.module import ClusterTeacher, CplMixVAEModule, categorical_entropy
 from scmixvae.train import CplMixVAETrainingPlan
 
@@ -117,3 +118,45 @@ def test_kmeans_warm_start_trains_and_round_trips(small_adata, tmp_path):
     loaded = scmixvae.CplMixVAE.load(tmp_path / "m", adata=small_adata)
     assert torch.equal(loaded.module.teacher.centroids, teacher.centroids)
     assert loaded.get_cell_types().equals(model.get_cell_types())
+
+
+def test_pearson_residuals_by_hand():
+    x = torch.tensor([[6.0, 2.0, 0.0], [0.0, 0.0, 0.0]])
+    fraction = torch.tensor([0.25, 0.75, 0.0])
+    got = pearson_residuals(x, fraction, clip=1.5, theta=4.0)
+    # cell 0: library 8, mu = (2, 6); scale = sqrt(mu + mu^2 / 4) = (sqrt 3, sqrt 15)
+    expected_0 = [min((6 - 2) / math.sqrt(3), 1.5), (2 - 6) / math.sqrt(15), 0.0]
+    assert got[0].tolist() == pytest.approx(expected_0)
+    # an empty cell and a gene never seen (fraction 0) give 0, not NaN
+    assert got[1].tolist() == [0.0, 0.0, 0.0]
+
+
+def test_residual_teacher_clusters_by_profile_not_depth():
+    rng = np.random.default_rng(0)
+    profiles = np.array([[8, 1, 1, 1, 1, 8], [1, 8, 8, 1, 1, 1], [1, 1, 1, 8, 8, 1]], float)
+    types = np.repeat([0, 1, 2], 40)
+    depth = rng.choice([0.2, 1.0, 5.0], size=types.size)  # depths 25-fold apart in each type
+    counts = rng.poisson(20 * depth[:, None] * profiles[types]).astype("float32")
+    teacher = ClusterTeacher(6, n_categories=3, clustering_input="pearson_residuals")
+    teacher.fit(sparse.csr_matrix(counts), seed=0)
+    assert teacher.gene_fraction.sum().item() == pytest.approx(1.0)
+    assert teacher.residual_clip.item() == pytest.approx(math.sqrt(120))
+    assert _same_partition(teacher(torch.from_numpy(counts)).numpy(), types)
+    # the same counts as they are: k-means splits by depth instead
+    raw = ClusterTeacher(6, n_categories=3, clustering_input="as_is").fit(counts, seed=0)
+    assert not _same_partition(raw(torch.from_numpy(counts)).numpy(), types)
+
+
+def test_clustering_input_follows_the_likelihood_and_is_checked():
+    def module(**kwargs):
+        return CplMixVAEModule(n_input=5, n_categories=3, initialization="kmeans", **kwargs)
+
+    assert module().teacher.clustering_input == "pearson_residuals"
+    assert module(likelihood="normal").teacher.clustering_input == "as_is"
+    assert module(clustering_input="log_normalised").clustering_input == "log_normalised"
+    with pytest.raises(ValueError, match="needs raw counts"):
+        module(likelihood="normal", clustering_input="pearson_residuals")
+    with pytest.raises(ValueError, match="Unknown clustering_input"):
+        module(clustering_input="pca")
+    with pytest.raises(ValueError, match="Unknown clustering_input"):
+        ClusterTeacher(5, n_categories=3, clustering_input="pca")

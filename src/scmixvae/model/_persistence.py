@@ -18,7 +18,9 @@ from .. import __version__
 #: without them would rebuild with the new ones.
 #: 3: the default ``merge_method`` changed to ``"geodesic"``; a model saved without it would
 #: report, and before its merge use, the new one.
-SAVE_FORMAT = 3
+#: 4: the k-means teacher reads the counts' Pearson residuals by default (``clustering_input``)
+#: and holds their gene fractions; a model saved before would lack them.
+SAVE_FORMAT = 4
 
 
 def read_saved_attributes(dir_path: str, prefix: str | None = None) -> dict:
