@@ -148,8 +148,9 @@ class CplMixVAE(
     initialization
         How the types are found. ``"overcluster"`` (default, chosen by measurement:
         ``benchmarks/accuracy.md``): k-means on a PCA of the counts' Pearson residuals
-        (``clustering_input``, a module argument) splits the cells into ``2 × n_categories`` clusters; for the first half of the epochs
-        the decoder is fed each cell's cluster and the category head learns it; then the
+        (``clustering_input``, a module argument) splits the cells into
+        ``2 × n_categories`` clusters; for the first half of the epochs the decoder is fed
+        each cell's cluster and the category head learns it; then the
         clusters are merged into ``n_categories`` types by how well their decoders explain
         each other's cells (``merge_method``, a module argument:
         :func:`~scmixvae.module.merge_categories`), and the rest of the epochs teach the

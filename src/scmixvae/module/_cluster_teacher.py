@@ -2,9 +2,10 @@
 
 Deep clustering methods (DEC, VaDE, scDeepCluster) start the categorical part from a
 clustering instead of from random weights. Here the clustering is k-means on a PCA of the
-encoder's input. It is stored as a projection plus centroids, so that the label of any cell
-(or any augmented copy of it) is computed from ``x`` itself, on the device, inside a
-minibatch; no per-cell table has to travel with the data loader.
+counts' Pearson residuals (or of another representation, ``clustering_input``). It is
+stored as a projection plus centroids, so that the label of any cell (or any augmented copy
+of it) is computed from ``x`` itself, on the device, inside a minibatch; no per-cell table
+has to travel with the data loader.
 """
 
 from __future__ import annotations
@@ -73,8 +74,7 @@ class ClusterTeacher(nn.Module):
         super().__init__()
         if clustering_input not in CLUSTERING_INPUTS:
             raise ValueError(
-                f"Unknown clustering_input {clustering_input!r}; choose one of "
-                f"{CLUSTERING_INPUTS}."
+                f"Unknown clustering_input {clustering_input!r}; choose one of {CLUSTERING_INPUTS}."
             )
         self.clustering_input = clustering_input
         n_components = min(n_components, n_input)
@@ -129,7 +129,7 @@ class ClusterTeacher(nn.Module):
         )
 
     def represent(self, x: torch.Tensor) -> torch.Tensor:
-        """The representation ``r(x)`` of every row of ``x`` that the clustering reads."""
+        """Return ``r(x)`` for every row of ``x``: the representation the clustering reads."""
         if self.clustering_input == "pearson_residuals":
             return pearson_residuals(x, self.gene_fraction, float(self.residual_clip))
         if self.clustering_input == "log_normalised":

@@ -222,8 +222,7 @@ class CplMixVAEModule(BaseModuleClass):
             clustering_input = "pearson_residuals" if likelihood in COUNT_LIKELIHOODS else "as_is"
         if clustering_input not in CLUSTERING_INPUTS:
             raise ValueError(
-                f"Unknown clustering_input {clustering_input!r}; choose one of "
-                f"{CLUSTERING_INPUTS}."
+                f"Unknown clustering_input {clustering_input!r}; choose one of {CLUSTERING_INPUTS}."
             )
         if clustering_input in COUNT_CLUSTERING_INPUTS and likelihood not in COUNT_LIKELIHOODS:
             raise ValueError(
