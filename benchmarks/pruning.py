@@ -71,6 +71,12 @@ def train(adata, k, seed, start="cold"):
     return model, time.perf_counter() - began
 
 
+def clustering(model) -> str:
+    """What the model's k-means read (recorded since the default became the residuals)."""
+    teacher = model.module.teacher
+    return "—" if teacher is None else teacher.clustering_input
+
+
 def append(row: dict) -> None:
     append_row(RESULTS, row)
 
@@ -82,7 +88,16 @@ def true_k_only(dataset: str, seed: int, start: str) -> None:
     model, _ = train(adata, adata.obs[label_key].nunique(), seed, start)
     labels = model.get_cell_types().astype(str).to_numpy()
     scored = {f"true_k_{key}": value for key, value in scores(labels, reference).items()}
-    append({"dataset": dataset, "seed": seed, "start": start, **scored, **run_metadata()})
+    append(
+        {
+            "dataset": dataset,
+            "seed": seed,
+            "start": start,
+            "clustering_input": clustering(model),
+            **scored,
+            **run_metadata(),
+        }
+    )
 
 
 def run_one(dataset: str, seed: int, with_true_k: bool, start: str) -> dict:
@@ -104,6 +119,7 @@ def run_one(dataset: str, seed: int, with_true_k: bool, start: str) -> dict:
         "k_chosen": int(chosen["n_categories"]),
         "consensus_chosen": float(chosen["consensus"]),
         "n_rounds": len(rounds) - 1,
+        "clustering_input": clustering(model),
         **scores(labels, reference),
         "train_s": round(train_s, 1),
         "prune_s": round(prune_s, 1),
@@ -123,7 +139,13 @@ def render() -> None:
     rows["start"] = rows.get("start", pd.Series(index=rows.index)).fillna("cold")
     # Runs since the package recomputes batch-norm statistics after training record nothing.
     rows["batch_norm"] = rows.get("batch_norm", pd.Series(index=rows.index)).fillna("recomputed")
-    key = ["dataset", "seed", "start", "batch_norm"]
+    # Runs before the residuals became the default record nothing: the cold start has no
+    # k-means, the over-clustering starts read the log-normalised counts.
+    before = rows.get("clustering_input", pd.Series(index=rows.index, dtype=object))
+    rows["clustering_input"] = before.fillna(
+        rows["start"].map(lambda start: "—" if start == "cold" else "log_normalised")
+    )
+    key = ["dataset", "seed", "start", "batch_norm", "clustering_input"]
     # A run with --no-true-k takes the true-K scores of an earlier run of the same data and seed.
     true_k = rows.dropna(subset=["true_k_acc"]).drop_duplicates(key, keep="last")
     rows = rows.dropna(subset=["k_chosen"]).drop_duplicates(key, keep="last")
@@ -144,20 +166,24 @@ def render() -> None:
         'earlier default; its rows ran as `defaults`) / `"modularity"`. `batch norm`: whether',
         "evaluation used the running averages of training (before commit 81b80b5) or",
         "statistics recomputed after training, and after each pruning round's fine-tuning.",
+        "`k-means on`: what the start's k-means read (`clustering_input`; Pearson residuals",
+        "by default since commit 591c5c2, the log-normalised counts before).",
         "ACC / ARI / NMI are those of the selected round; `true K` is a model trained with",
         "the true number of types (same seed). `train s` / `prune s`:",
         "wall time of the initial training and of all pruning rounds, measured while 2-4",
         "benchmark processes shared the 2 cores, so their ratio is noisy.",
         "",
-        "| dataset | start | batch norm | seed | K true | K max | K chosen | consensus | rounds "
-        "| ACC | ARI | NMI | true-K ACC | true-K ARI | train s | prune s | prune / train |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| dataset | start | batch norm | k-means on | seed | K true | K max | K chosen "
+        "| consensus | rounds | ACC | ARI | NMI | true-K ACC | true-K ARI | train s | prune s "
+        "| prune / train |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for _, r in rows.iterrows():
         true_acc = "" if pd.isna(r.get("true_k_acc")) else f"{r['true_k_acc']:.3f}"
         true_ari = "" if pd.isna(r.get("true_k_ari")) else f"{r['true_k_ari']:.3f}"
         lines.append(
-            f"| {r['dataset']} | {r['start']} | {r['batch_norm']} | {r['seed']} "
+            f"| {r['dataset']} | {r['start']} | {r['batch_norm']} | {r['clustering_input']} "
+            f"| {r['seed']} "
             f"| {r['k_true']} | {r['k_max']} | {r['k_chosen']} | {r['consensus_chosen']:.3f} "
             f"| {r['n_rounds']} | {r['acc']:.3f} | {r['ari']:.3f} | {r['nmi']:.3f} "
             f"| {true_acc} | {true_ari} | {r['train_s']:.0f} | {r['prune_s']:.0f} "
