@@ -182,12 +182,9 @@ METHODS = {
     "cplmix_bottleneck_a1": lambda ad, k, s, d: cplmix(ad, k, s, n_arms=1, **OVERCLUSTER_START),
     "cplmix_random_a2": lambda ad, k, s, d: cplmix(ad, k, s, n_arms=2, **COLD_START),
     "cplmix_random_a1": lambda ad, k, s, d: cplmix(ad, k, s, n_arms=1, **COLD_START),
-    # The defaults trained for 2 or 4 times the default epochs: does accuracy grow with compute?
+    # The defaults trained for twice the default epochs: does accuracy grow with compute?
     "cplmix_epochs2_a2": lambda ad, k, s, d: cplmix(
         ad, k, s, {"max_epochs": 2 * default_max_epochs(ad.n_obs)}, n_arms=2
-    ),
-    "cplmix_epochs4_a2": lambda ad, k, s, d: cplmix(
-        ad, k, s, {"max_epochs": 4 * default_max_epochs(ad.n_obs)}, n_arms=2
     ),
     "pca_leiden_r1": lambda ad, k, s, d: (
         leiden(pca_neighbors(ad, s), 1.0, s),
@@ -384,7 +381,7 @@ def render() -> None:
         "the default, those of 81b80b5",
         '(and the a1 rows after them) with `merge_method="geodesic"` as',
         "`cplmix_geodesic_merge_*`, before it became the default);",
-        "`cplmix_epochs2_*`, `cplmix_epochs4_*`: trained for 2 or 4 times the default epochs;",
+        "`cplmix_epochs2_a2`: trained for twice the default epochs;",
         "`cplmix_average_merge_*`, `cplmix_modularity_merge_*`, `cplmix_single_merge_*`:",
         'the same with `merge_method="average"` (the earlier default: its rows ran as',
         '`cplmix_a*`), `"modularity"` or `"single"`;',
