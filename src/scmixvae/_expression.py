@@ -27,12 +27,16 @@ RESIDUAL_THETA = 100.0
 
 
 def pearson_residuals(
-    x: torch.Tensor, gene_fraction: torch.Tensor, clip: float, theta: float = RESIDUAL_THETA
+    x: torch.Tensor,
+    gene_fraction: torch.Tensor,
+    clip: float | torch.Tensor,
+    theta: float = RESIDUAL_THETA,
 ) -> torch.Tensor:
     """Analytic Pearson residuals of counts under a null model without types.
 
     ``r = (x − μ) / √(μ + μ²/θ)`` with ``μ = library · gene_fraction`` (the expected count
-    if every cell had the same expression profile), clipped to ``[−clip, clip]``. Genes
+    if every cell had the same expression profile), clipped to ``[−clip, clip]`` (``clip``
+    a number or a 0-d tensor). Genes
     with ``gene_fraction = 0`` get residual 0. Unlike the log of depth-normalised counts,
     the residuals of a lowly expressed gene are not dominated by sampling noise, so
     marker genes of small types weigh more in a PCA of them.

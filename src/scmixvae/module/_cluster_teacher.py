@@ -30,6 +30,14 @@ CLUSTERING_INPUTS = ("pearson_residuals", "log_normalised", "as_is")
 COUNT_CLUSTERING_INPUTS = ("pearson_residuals", "log_normalised")
 
 
+def check_clustering_input(clustering_input: str) -> None:
+    """Raise a ``ValueError`` naming the choices unless ``clustering_input`` is one of them."""
+    if clustering_input not in CLUSTERING_INPUTS:
+        raise ValueError(
+            f"Unknown clustering_input {clustering_input!r}; choose one of {CLUSTERING_INPUTS}."
+        )
+
+
 class ClusterTeacher(nn.Module):
     """Nearest-centroid labels in a fixed PCA space: ``g(argmin_k ‖(r(x) − μ) W − m_k‖)``.
 
@@ -72,10 +80,7 @@ class ClusterTeacher(nn.Module):
         clustering_input: str = "as_is",
     ):
         super().__init__()
-        if clustering_input not in CLUSTERING_INPUTS:
-            raise ValueError(
-                f"Unknown clustering_input {clustering_input!r}; choose one of {CLUSTERING_INPUTS}."
-            )
+        check_clustering_input(clustering_input)
         self.clustering_input = clustering_input
         n_components = min(n_components, n_input)
         self.register_buffer("gene_fraction", torch.zeros(n_input))
@@ -123,7 +128,7 @@ class ClusterTeacher(nn.Module):
         return x.toarray() if sparse.issparse(x) else np.asarray(x)
 
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
-        # ARPACK can return arrays with negative strides, which torch refuses.
+        # scikit-learn can return arrays with negative strides, which torch refuses.
         return torch.as_tensor(
             np.ascontiguousarray(array), dtype=torch.float32, device=self.mean.device
         )
@@ -131,7 +136,8 @@ class ClusterTeacher(nn.Module):
     def represent(self, x: torch.Tensor) -> torch.Tensor:
         """Return ``r(x)`` for every row of ``x``: the representation the clustering reads."""
         if self.clustering_input == "pearson_residuals":
-            return pearson_residuals(x, self.gene_fraction, float(self.residual_clip))
+            # The clip stays a tensor: reading it as a float would sync the device every step.
+            return pearson_residuals(x, self.gene_fraction, self.residual_clip)
         if self.clustering_input == "log_normalised":
             return log_normalise(x, x.sum(-1, keepdim=True))
         return x

@@ -20,7 +20,7 @@ from .._expression import log_normalise
 from ..augment import Augmenter, make_augmenter
 from ._arm_layers import ArmBatchNorm, ArmLinear, ArmMLP, once_if_shared
 from ._category_merging import MERGE_METHODS
-from ._cluster_teacher import CLUSTERING_INPUTS, COUNT_CLUSTERING_INPUTS, ClusterTeacher
+from ._cluster_teacher import COUNT_CLUSTERING_INPUTS, ClusterTeacher, check_clustering_input
 from ._finite_guard import check_finite_loss
 from ._likelihoods import COUNT_LIKELIHOODS, LIKELIHOODS, observation_distribution
 from ._objective import (
@@ -220,10 +220,7 @@ class CplMixVAEModule(BaseModuleClass):
             raise ValueError(f"Unknown likelihood {likelihood!r}; choose one of {LIKELIHOODS}.")
         if clustering_input is None:
             clustering_input = "pearson_residuals" if likelihood in COUNT_LIKELIHOODS else "as_is"
-        if clustering_input not in CLUSTERING_INPUTS:
-            raise ValueError(
-                f"Unknown clustering_input {clustering_input!r}; choose one of {CLUSTERING_INPUTS}."
-            )
+        check_clustering_input(clustering_input)
         if clustering_input in COUNT_CLUSTERING_INPUTS and likelihood not in COUNT_LIKELIHOODS:
             raise ValueError(
                 f"clustering_input={clustering_input!r} needs raw counts, but "
