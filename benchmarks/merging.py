@@ -8,8 +8,11 @@ scores each merge against the true types:
 
 - ``decoder_<linkage>``: :func:`scmixvae.module.merge_categories` with that SciPy linkage
   on the Jeffreys divergence between the categories' decoders, per cell;
-- ``decoder_geodesic``: the same function's ``"geodesic"``, the package's merge: average
-  linkage on the cheapest chains of steps through that divergence;
+- ``decoder_geodesic``: the same function's ``"geodesic"``: average linkage on the cheapest
+  chains of steps through that divergence;
+- ``per_count_<merge>``: each ``decoder_<merge>`` on the cells' scores per count
+  (``library=``, :func:`scmixvae.module.per_count_scores`); ``per_count_geodesic`` is the
+  package's merge;
 - ``decoder_modularity``: the same function's ``"modularity"``: greedy modularity on how
   many cells of each cluster the decoders give to each other one;
 - ``pca_<linkage>``: the same linkage on Euclidean distances between the clusters' PCA
@@ -41,6 +44,7 @@ from scmixvae.module import merge_categories
 RESULTS = HERE / "results" / "merging.jsonl"
 LINKAGES = ("average", "complete", "single")
 DECODER_MERGES = (*LINKAGES, "geodesic", "modularity")
+PAIRED_KINDS = ("decoder", "per_count")
 
 
 def pca_merge(model, clusters: np.ndarray, k: int, method: str) -> np.ndarray:
@@ -72,7 +76,7 @@ def run(dataset: str, seed: int, arms: int = 2, clusters_per_type: int = _OVERCL
     model.train(
         max_epochs=epochs, accelerator="cpu", plan_kwargs={"n_epochs_teacher": epochs}, **QUIET
     )
-    scores, clusters = scores_and_clusters(model, np.arange(adata.n_obs))
+    scores, clusters, depths = scores_and_clusters(model, np.arange(adata.n_obs))
     seconds = time.perf_counter() - start
 
     def acc(labels):
@@ -85,6 +89,8 @@ def run(dataset: str, seed: int, arms: int = 2, clusters_per_type: int = _OVERCL
     row["ceiling"] = acc(majority)
     for method in DECODER_MERGES:
         row[f"decoder_{method}"] = acc(merge_categories(scores, clusters, k, method)[clusters])
+        per_count = merge_categories(scores, clusters, k, method, library=depths)
+        row[f"per_count_{method}"] = acc(per_count[clusters])
     for method in LINKAGES:
         row[f"pca_{method}"] = acc(pca_merge(model, clusters, k, method))
     return row | {"seconds": round(seconds, 1), **run_metadata()}
@@ -107,9 +113,6 @@ def render() -> None:
     columns = ["start", "ceiling"]
     columns += [f"decoder_{method}" for method in DECODER_MERGES]
     columns += [f"pca_{method}" for method in LINKAGES]
-    summary = rows.groupby("dataset")[columns].agg(["mean", "std"])
-    counts = rows.groupby("dataset").seed.nunique()
-    commits = rows.groupby("dataset").commit.agg(lambda c: ",".join(sorted(c.dropna().unique())))
     lines = [
         "# Merging over-clustered categories (issue 3)",
         "",
@@ -119,8 +122,9 @@ def render() -> None:
         "ACC against the true types, mean ± s.d. over seeds. `decoder_<linkage>`: that",
         "linkage on the Jeffreys divergence between the clusters' decoders",
         "(`scmixvae.module.merge_categories`);",
-        "`decoder_geodesic`, the package's merge: average linkage on the cheapest chains of",
-        "steps through it (step costs squared, `scmixvae.module.geodesic_divergence`);",
+        "`decoder_geodesic`: average linkage on the cheapest chains of steps through it",
+        "(step costs squared, `scmixvae.module.geodesic_divergence`), the package's merge",
+        "with its scores per count (second table);",
         "`decoder_modularity`: greedy modularity on how many cells of each cluster the",
         "decoders give to each other cluster; `pca_*`: the linkage on the clusters' PCA",
         "centroids, no model; `start`: the 2K clusters; `ceiling`: each cluster given its",
@@ -140,6 +144,38 @@ def render() -> None:
         "| dataset | seeds | commit | " + " | ".join(columns) + " |",
         "|---|---|---|" + "---|" * len(columns),
     ]
+    lines += table_rows(rows, defaults, columns)
+    lines += [
+        "",
+        "## Per cell or per count",
+        "",
+        "The same merges, on every cell's scores as they are (`decoder_*`, the table above)",
+        "and divided by the cell's depth relative to the median (`per_count_*`,",
+        "`merge_depth_normalised=True`, the default since commit PERCOUNT), on the rows that",
+        "measured both (the same trained models).",
+        "",
+    ]
+    both = rows.dropna(subset=["per_count_geodesic"]) if "per_count_geodesic" in rows else None
+    if both is not None and len(both):
+        paired = ["ceiling"]
+        paired += [f"{kind}_{method}" for method in DECODER_MERGES for kind in PAIRED_KINDS]
+        lines += table_rows(both, defaults.loc[both.index], paired, header=True)
+    lines += ["", machine_line(rows), ""]
+    (HERE / "merging.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+def table_rows(rows, defaults, columns, header=False) -> list[str]:
+    """A markdown table: mean ± s.d. of ``columns`` per dataset, then means of datasets."""
+    summary = rows.groupby("dataset")[columns].agg(["mean", "std"])
+    counts = rows.groupby("dataset").seed.nunique()
+    commits = rows.groupby("dataset").commit.agg(lambda c: ",".join(sorted(c.dropna().unique())))
+    lines = []
+    if header:
+        lines += [
+            "| dataset | seeds | commit | " + " | ".join(columns) + " |",
+            "|---|---|---|" + "---|" * len(columns),
+        ]
     for dataset, values in summary.iterrows():
         spread = np.nan_to_num(values.xs("std", level=1))  # one seed: no s.d.
         means = values.xs("mean", level=1)
@@ -156,9 +192,7 @@ def render() -> None:
     ]:
         mean = subset.mean()
         lines.append(f"| {label} | | | " + " | ".join(f"{mean[c]:.3f}" for c in columns) + " |")
-    lines += ["", machine_line(rows), ""]
-    (HERE / "merging.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    return lines
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from scmixvae.module import (
     geodesic_divergence,
     greedy_modularity_merge,
     merge_categories,
+    per_count_scores,
 )
 
 
@@ -148,6 +149,32 @@ def test_merge_gives_exactly_n_groups_when_the_distances_tie(method):
         assert len(set(merge_categories(scores, labels, n_groups, method))) == n_groups
 
 
+def test_per_count_scores_divide_by_depth_relative_to_the_median():
+    scores = np.array([[0.0, 6.0], [0.0, 6.0], [0.0, 6.0], [3.0, 0.0]])
+    per_count = per_count_scores(scores, np.array([200.0, 100.0, 50.0, 0.0]))
+    # median depth 75: 6 × 75 / 200, 6 × 75 / 100, 6 × 75 / 50; an empty cell counts as 1
+    assert np.allclose(per_count[:, 1], [2.25, 4.5, 9.0, 0.0])
+    assert np.allclose(per_count[3], [225.0, 0.0])
+    assert np.array_equal(per_count_scores(scores, np.ones(4)), scores)
+
+
+@pytest.mark.parametrize("method", MERGE_METHODS)
+def test_per_count_merge_joins_a_deep_type_that_per_cell_splits(method):
+    # type A: clusters 0 and 1 of deep cells (10⁴ counts), 40 nats apart per cell, 4 per
+    # 10³ counts; type B: cluster 2 of shallow cells (10² counts), 6 nats per cell from A's
+    # decoders, 60 per 10³ counts. Per cell, B is the nearer to A's clusters.
+    labels = np.array([0] * 20 + [1] * 20 + [2] * 20)
+    scores = np.zeros((60, 3))
+    scores[labels == 0] = [0.0, 40.0, 50.0]
+    scores[labels == 1] = [40.0, 0.0, 50.0]
+    scores[labels == 2] = [6.0, 6.0, 0.0]
+    depth = np.where(labels == 2, 1e2, 1e4)
+    per_count = merge_categories(scores, labels, 2, method, library=depth)
+    assert per_count[0] == per_count[1] != per_count[2]
+    per_cell = merge_categories(scores, labels, 2, method)
+    assert per_cell[2] in (per_cell[0], per_cell[1])
+
+
 def test_merge_checks_the_number_of_groups_and_the_method():
     scores, labels = _two_types_in_four_clusters()
     for bad in (0, 5):
@@ -219,17 +246,23 @@ def test_overcluster_trains_twice_the_categories_then_merges_them(small_adata, t
     assert loaded.get_cell_types().equals(model.get_cell_types())
 
 
-@pytest.mark.parametrize("merge_method", ["average", "geodesic", "modularity"])
-def test_the_merge_reads_every_arm_and_the_teachers_centroids(small_adata, merge_method):
-    model = _overcluster_model(small_adata, merge_method=merge_method)
+@pytest.mark.parametrize(
+    ("merge_method", "per_count"),
+    [("average", True), ("geodesic", True), ("geodesic", False), ("modularity", True)],
+)
+def test_the_merge_reads_every_arm_and_the_teachers_centroids(small_adata, merge_method, per_count):
+    model = _overcluster_model(
+        small_adata, merge_method=merge_method, merge_depth_normalised=per_count
+    )
     assert model.settings()["merge_method"] == merge_method
+    assert model.settings()["merge_depth_normalised"] is per_count
     model._fit_teacher(np.arange(small_adata.n_obs))
     module = model.module
     cells = np.arange(0, small_adata.n_obs, 3)
     # Scoring first recomputes the batch-norm statistics on its cells; with the same
     # weights and the same noise for the states the merge recomputes the same statistics.
     torch.manual_seed(0)
-    scores, clusters = scores_and_clusters(model, cells)
+    scores, clusters, depths = scores_and_clusters(model, cells)
     x = torch.as_tensor(small_adata.layers["counts"][cells].toarray(), dtype=torch.float32)
     x_arm = x.expand(2, *x.shape)
     with torch.no_grad():
@@ -241,17 +274,21 @@ def test_the_merge_reads_every_arm_and_the_teachers_centroids(small_adata, merge
     assert scores.shape == (len(cells), 8)
     assert np.allclose(scores, by_hand, rtol=1e-5)
     assert np.array_equal(clusters, nearest)
+    assert np.array_equal(depths, x.sum(1).numpy())
     module.train()
     torch.manual_seed(0)
     merge_over_clusters(model, cells, 4)
-    representative = merge_categories(scores, clusters, 4, merge_method)
+    representative = merge_categories(
+        scores, clusters, 4, merge_method, depths if per_count else None
+    )
     assert torch.equal(module.teacher.category, torch.as_tensor(representative))
     assert int(module.active.sum()) == 4 and module.training
 
 
 def test_unknown_merge_method_is_refused(small_adata):
     scmixvae.CplMixVAE.setup_anndata(small_adata, layer="counts")
-    assert scmixvae.CplMixVAE(small_adata, n_categories=4).settings()["merge_method"] == "geodesic"
+    settings = scmixvae.CplMixVAE(small_adata, n_categories=4).settings()
+    assert settings["merge_method"] == "geodesic" and settings["merge_depth_normalised"] is True
     with pytest.raises(ValueError, match="Unknown merge_method 'ward'"):
         scmixvae.CplMixVAE(small_adata, n_categories=4, merge_method="ward")
 

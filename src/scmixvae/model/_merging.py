@@ -3,7 +3,8 @@
 With ``initialization="overcluster"`` the module holds ``_OVERCLUSTERING × K`` categories,
 each taught one k-means cluster. Halfway through training, :class:`CategoryMerging`
 scores every sampled cell under every category, merges the categories into ``K`` by
-:func:`~scmixvae.module.merge_categories` (the module's ``merge_method``), points each
+:func:`~scmixvae.module.merge_categories` (the module's ``merge_method``, and per count when
+its ``merge_depth_normalised``), points each
 merged centroid of the teacher to its group's representative, and merges the categories in
 the module (:meth:`~scmixvae.module.CplMixVAEModule.merge_into`): a type's posterior is the
 sum of its clusters' posteriors. Training then goes on with the merged labels.
@@ -20,9 +21,10 @@ from ..module import merge_categories
 from ._batch_norm_calibration import recalibrate_batch_norm
 
 
-def scores_and_clusters(model, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Arm-summed category scores ``(n, K)`` and teacher centroids ``(n,)`` of ``indices``.
+def scores_and_clusters(model, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Arm-summed category scores ``(n, K)``, teacher centroids and depths of ``indices``.
 
+    The depths ``(n,)`` are the cells' library sizes, ones for non-count likelihoods.
     Scored in eval mode, with batch-norm statistics first recomputed on ``indices`` for the
     current weights; the module's mode is restored.
     """
@@ -30,7 +32,7 @@ def scores_and_clusters(model, indices: np.ndarray) -> tuple[np.ndarray, np.ndar
     module = model.module
     was_training = module.training
     module.eval()
-    scores, clusters = [], []
+    scores, clusters, libraries = [], [], []
     try:
         with torch.inference_mode():
             loader = model._make_data_loader(adata=model.adata, indices=indices, batch_size=1024)
@@ -43,11 +45,12 @@ def scores_and_clusters(model, indices: np.ndarray) -> tuple[np.ndarray, np.ndar
                 library = module.library_size(x_arm)
                 z, _ = module.encode(x_arm, library)
                 arm_scores = module.category_scores(x_arm, z, library, batch_index)
-                scores.append(arm_scores.sum(0).cpu())
+                scores.append(arm_scores.sum(0).double().cpu())
                 clusters.append(module.teacher.nearest_centroid(x).cpu())
+                libraries.append(library[0, :, 0].cpu())
     finally:
         module.train(was_training)
-    return torch.cat(scores).double().numpy(), torch.cat(clusters).numpy()
+    return tuple(torch.cat(part).numpy() for part in (scores, clusters, libraries))
 
 
 def merge_over_clusters(model, indices: np.ndarray, n_types: int) -> None:
@@ -56,9 +59,10 @@ def merge_over_clusters(model, indices: np.ndarray, n_types: int) -> None:
     Must run before any category is masked: category ``k`` is the one taught centroid ``k``.
     """
     module = model.module
-    scores, clusters = scores_and_clusters(model, indices)
+    scores, clusters, library = scores_and_clusters(model, indices)
+    library = library if module.merge_depth_normalised else None
     with torch.no_grad():
-        module.merge_into(merge_categories(scores, clusters, n_types, module.merge_method))
+        module.merge_into(merge_categories(scores, clusters, n_types, module.merge_method, library))
 
 
 class CategoryMerging(Callback):

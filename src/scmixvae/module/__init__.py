@@ -8,6 +8,7 @@ from ._category_merging import (
     geodesic_divergence,
     greedy_modularity_merge,
     merge_categories,
+    per_count_scores,
 )
 from ._cluster_teacher import ClusterTeacher
 from ._cplmixvae_module import COUPLING_INPUTS, INITIALIZATIONS, STATE_PRIORS, CplMixVAEModule
@@ -44,6 +45,7 @@ __all__ = [
     "greedy_modularity_merge",
     "log_gumbel_softmax_sample",
     "merge_categories",
+    "per_count_scores",
     "observation_distribution",
     "once_if_shared",
     "perturbed_aitchison_distance",

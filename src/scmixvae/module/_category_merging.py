@@ -6,7 +6,9 @@ cannot tell their cells apart. The merge measures how well each cluster's decode
 the other's cells: the cost of decoding cluster ``j``'s cells with category ``i`` is a
 Monte-Carlo estimate of ``KL(p_j ‖ p_i)`` between the two decoded distributions, and its
 symmetrised form is Jeffreys' divergence (:func:`decoder_divergence`). Distances are per
-cell, so a small type is kept apart from a large one as readily as two large ones. The
+cell, so a small type is kept apart from a large one as readily as two large ones, and per
+count (:func:`per_count_scores`, when the cells' library sizes are given), so that deeply
+sequenced types are not split more finely than shallow ones. The
 default (``method="geodesic"``) merges by average linkage on the cheapest chain of steps
 between two clusters (:func:`geodesic_divergence`): k-means cuts a type into a chain of
 clusters, close to their neighbours and far from the chain's other end. ``"average"``,
@@ -112,6 +114,38 @@ def greedy_modularity_merge(edges: np.ndarray, n_groups: int) -> np.ndarray:
     return group
 
 
+def per_count_scores(scores: np.ndarray, library: np.ndarray) -> np.ndarray:
+    """Each cell's scores divided by its library size relative to the median, ``(n, K)``.
+
+    A cell's score difference between two decoders grows with its depth: under a Poisson
+    likelihood, the expected difference for a cell of ``l`` counts is ``l`` times a
+    divergence between the two expression profiles. Without this, a type of deep cells
+    looks more heterogeneous than one of shallow cells with the same profiles, and its
+    clusters are merged last. Cells with fewer than one count are scaled as if they had one.
+
+    Parameters
+    ----------
+    scores
+        ``(n_cells, K)``, as in :func:`decoder_confusion`.
+    library
+        ``(n_cells,)``: total counts of every cell; all ones for non-count data, which
+        leaves the scores as they are.
+
+    Returns
+    -------
+    ``scores × median(library) / library``, row by row.
+
+    Examples
+    --------
+    >>> per_count_scores(np.array([[0.0, 8.0], [0.0, 2.0]]), np.array([400.0, 100.0]))
+    array([[0., 5.],
+           [0., 5.]])
+
+    """
+    library = np.asarray(library, dtype=float)
+    return scores * (np.median(library) / np.maximum(library, 1.0))[:, None]
+
+
 def decoder_divergence(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Jeffreys divergence between the categories' decoders, per cell, ``(K, K)``.
 
@@ -199,7 +233,11 @@ def geodesic_divergence(divergence: np.ndarray, power: float = 2.0) -> np.ndarra
 
 
 def merge_categories(
-    scores: np.ndarray, labels: np.ndarray, n_groups: int, method: str = "geodesic"
+    scores: np.ndarray,
+    labels: np.ndarray,
+    n_groups: int,
+    method: str = "geodesic",
+    library: np.ndarray | None = None,
 ) -> np.ndarray:
     """Merge categories into ``n_groups`` types.
 
@@ -217,6 +255,11 @@ def merge_categories(
         ``benchmarks/merging.md`` (13 datasets, at the merge) and in whole trainings
         (``benchmarks/accuracy.md``): the geodesic merge was the best on the mean, and at
         least as good as average linkage on all but PBMC.
+    library
+        ``(n_cells,)`` total counts. When given, every method reads
+        :func:`per_count_scores` instead of ``scores``: the default of
+        :class:`~scmixvae.module.CplMixVAEModule` (``merge_depth_normalised``), chosen by
+        measurement (``benchmarks/merging.md``).
 
     Returns
     -------
@@ -231,6 +274,15 @@ def merge_categories(
     >>> merge_categories(scores, np.array([0, 1, 2]), n_groups=2, method="average")
     array([0, 0, 2])
 
+    Two clusters of deep cells and one of shallow cells: per cell, the shallow cluster is
+    nearer to a deep one; per count, the two deep clusters are the nearer pair.
+
+    >>> scores = np.array([[0.0, 40.0, 30.0], [40.0, 0.0, 31.0], [3.0, 3.0, 0.0]])
+    >>> merge_categories(scores, np.array([0, 1, 2]), n_groups=2)
+    array([0, 1, 0])
+    >>> merge_categories(scores, np.array([0, 1, 2]), 2, library=np.array([1e4, 1e4, 1e2]))
+    array([0, 0, 2])
+
     """
     n_categories = scores.shape[1]
     if not 1 <= n_groups <= n_categories:
@@ -239,6 +291,8 @@ def merge_categories(
         raise ValueError(f"Unknown merge method {method!r}; choose one of {MERGE_METHODS}.")
     if n_groups == n_categories:
         return np.arange(n_categories)
+    if library is not None:
+        scores = per_count_scores(scores, library)
     if method == "modularity":
         groups = greedy_modularity_merge(decoder_confusion(scores, labels), n_groups)
     else:

@@ -133,6 +133,12 @@ class CplMixVAEModule(BaseModuleClass):
         cells of each cluster the decoders give to each other cluster. Chosen by
         measurement (``benchmarks/accuracy.md``, ``benchmarks/merging.md``,
         ``docs/method.md``).
+    merge_depth_normalised
+        Divide every cell's scores by its library size relative to the median before the
+        merge (:func:`~scmixvae.module.per_count_scores`), so that types of deeply sequenced
+        cells are not split more finely than those of shallow cells (default ``True``;
+        no effect for non-count likelihoods). Chosen by measurement
+        (``benchmarks/merging.md``, ``benchmarks/accuracy.md``).
     n_enumerated
         ``0``: the decoder sees one Gumbel-softmax sample of ``c`` (the paper). ``m > 0``:
         the reconstruction and state KL are averaged exactly over the ``m`` most probable
@@ -188,6 +194,7 @@ class CplMixVAEModule(BaseModuleClass):
         category_input: str = "hidden",
         type_readout: str = "encoder",
         merge_method: str = "geodesic",
+        merge_depth_normalised: bool = True,
     ):
         super().__init__()
         if merge_method not in MERGE_METHODS:
@@ -256,6 +263,7 @@ class CplMixVAEModule(BaseModuleClass):
         self.category_input = category_input
         self.type_readout = type_readout
         self.merge_method = merge_method
+        self.merge_depth_normalised = merge_depth_normalised
         augmentation_kwargs = augmentation_kwargs or {}
         if augmentation == "generative":  # built for these data; the model trains it first
             augmentation_kwargs = {
