@@ -77,9 +77,8 @@ OVERCLUSTER_START = {"type_readout": "encoder", "category_input": "bottleneck"} 
 #: The teacher's k-means on the log of depth-normalised counts, the default before the
 #: counts' Pearson residuals. Every over-clustering row before commit 591c5c2 ran with it.
 LOG_CLUSTERING = {"clustering_input": "log_normalised"}
-#: The merge on each cell's scores as they are, not per count: the default before
-#: ``merge_depth_normalised``. Every over-clustering row before commit PERCOUNT ran with it.
-PER_CELL_MERGE = {"merge_depth_normalised": False}
+#: The merge on each cell's scores divided by its depth relative to the median.
+PER_COUNT_MERGE = {"merge_depth_normalised": True}
 #: The over-clustering start merged by modularity instead of the geodesic.
 MODULARITY = {"merge_method": "modularity"}
 #: The defaults before the over-clustering start: the paper's cold start. Benchmarks whose
@@ -159,10 +158,8 @@ METHODS = {
     "cplmix_a2": lambda ad, k, s, d: cplmix(ad, k, s, n_arms=2),
     "cplmix_a1": lambda ad, k, s, d: cplmix(ad, k, s, n_arms=1),
     "cplmix_a3": lambda ad, k, s, d: cplmix(ad, k, s, n_arms=3),
-    # The merge per cell rather than per count (the default before).
-    "cplmix_per_cell_merge_a2": lambda ad, k, s, d: cplmix(ad, k, s, n_arms=2, **PER_CELL_MERGE),
-    "cplmix_per_cell_merge_a1": lambda ad, k, s, d: cplmix(ad, k, s, n_arms=1, **PER_CELL_MERGE),
-    "cplmix_per_cell_merge_a3": lambda ad, k, s, d: cplmix(ad, k, s, n_arms=3, **PER_CELL_MERGE),
+    # The merge on per-count scores.
+    "cplmix_per_count_merge_a2": lambda ad, k, s, d: cplmix(ad, k, s, n_arms=2, **PER_COUNT_MERGE),
     # The teacher's k-means on the log-normalised input (the default before residuals).
     "cplmix_log_clustering_a2": lambda ad, k, s, d: cplmix(ad, k, s, n_arms=2, **LOG_CLUSTERING),
     "cplmix_log_clustering_a1": lambda ad, k, s, d: cplmix(ad, k, s, n_arms=1, **LOG_CLUSTERING),
@@ -389,6 +386,9 @@ def render() -> None:
         '(and the a1 rows after them) with `merge_method="geodesic"` as',
         "`cplmix_geodesic_merge_*`, before it became the default);",
         "`cplmix_epochs2_a2`: trained for twice the default epochs;",
+        "`cplmix_per_count_merge_a2`: the merge on every cell's scores divided by its depth",
+        "relative to the median (`merge_depth_normalised=True`; its rows ran as `cplmix_a2`",
+        "at commit 0cdc3d0, while it was briefly the default);",
         "`cplmix_average_merge_*`, `cplmix_modularity_merge_*`, `cplmix_single_merge_*`:",
         'the same with `merge_method="average"` (the earlier default: its rows ran as',
         '`cplmix_a*`), `"modularity"` or `"single"`;',

@@ -11,8 +11,8 @@ scores each merge against the true types:
 - ``decoder_geodesic``: the same function's ``"geodesic"``: average linkage on the cheapest
   chains of steps through that divergence;
 - ``per_count_<merge>``: each ``decoder_<merge>`` on the cells' scores per count
-  (``library=``, :func:`scmixvae.module.per_count_scores`); ``per_count_geodesic`` is the
-  package's merge;
+  (``library=``, :func:`scmixvae.module.per_count_scores`; the module's
+  ``merge_depth_normalised=True``);
 - ``decoder_modularity``: the same function's ``"modularity"``: greedy modularity on how
   many cells of each cluster the decoders give to each other one;
 - ``pca_<linkage>``: the same linkage on Euclidean distances between the clusters' PCA
@@ -122,9 +122,8 @@ def render() -> None:
         "ACC against the true types, mean ± s.d. over seeds. `decoder_<linkage>`: that",
         "linkage on the Jeffreys divergence between the clusters' decoders",
         "(`scmixvae.module.merge_categories`);",
-        "`decoder_geodesic`: average linkage on the cheapest chains of steps through it",
-        "(step costs squared, `scmixvae.module.geodesic_divergence`), the package's merge",
-        "with its scores per count (second table);",
+        "`decoder_geodesic`, the package's merge: average linkage on the cheapest chains of",
+        "steps through it (step costs squared, `scmixvae.module.geodesic_divergence`);",
         "`decoder_modularity`: greedy modularity on how many cells of each cluster the",
         "decoders give to each other cluster; `pca_*`: the linkage on the clusters' PCA",
         "centroids, no model; `start`: the 2K clusters; `ceiling`: each cluster given its",
@@ -151,8 +150,8 @@ def render() -> None:
         "",
         "The same merges, on every cell's scores as they are (`decoder_*`, the table above)",
         "and divided by the cell's depth relative to the median (`per_count_*`,",
-        "`merge_depth_normalised=True`, the default since commit PERCOUNT), on the rows that",
-        "measured both (the same trained models).",
+        "`merge_depth_normalised=True`, not the default), on the rows that measured both",
+        "(the same trained models).",
         "",
     ]
     both = rows.dropna(subset=["per_count_geodesic"]) if "per_count_geodesic" in rows else None

@@ -152,9 +152,9 @@ class CplMixVAE(
         ``2 × n_categories`` clusters; for the first half of the epochs the decoder is fed
         each cell's cluster and the category head learns it; then the
         clusters are merged into ``n_categories`` types by how well their decoders explain
-        each other's cells, per count (``merge_method`` and ``merge_depth_normalised``,
-        module arguments: :func:`~scmixvae.module.merge_categories`), and the rest of
-        the epochs teach the merged types. The model holds ``2 × n_categories`` category slots;
+        each other's cells (``merge_method`` and ``merge_depth_normalised``, module
+        arguments: :func:`~scmixvae.module.merge_categories`), and the rest of the epochs
+        teach the merged types. The model holds ``2 × n_categories`` category slots;
         the merged-away ones are masked as pruned ones are, so type names are slot numbers.
         ``"random"``: the paper's cold start, types learned by the coupled objective alone.
         ``"kmeans"``: k-means into ``n_categories`` clusters taught for the first 20 % of the

@@ -20,9 +20,7 @@ from .. import __version__
 #: report, and before its merge use, the new one.
 #: 4: the k-means teacher reads the counts' Pearson residuals by default (``clustering_input``)
 #: and holds their gene fractions; a model saved before would lack them.
-#: 5: the merge reads per-count scores by default (``merge_depth_normalised``); a model saved
-#: without it would rebuild with it.
-SAVE_FORMAT = 5
+SAVE_FORMAT = 4
 
 
 def read_saved_attributes(dir_path: str, prefix: str | None = None) -> dict:

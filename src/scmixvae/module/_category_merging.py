@@ -6,9 +6,9 @@ cannot tell their cells apart. The merge measures how well each cluster's decode
 the other's cells: the cost of decoding cluster ``j``'s cells with category ``i`` is a
 Monte-Carlo estimate of ``KL(p_j ‖ p_i)`` between the two decoded distributions, and its
 symmetrised form is Jeffreys' divergence (:func:`decoder_divergence`). Distances are per
-cell, so a small type is kept apart from a large one as readily as two large ones, and per
-count (:func:`per_count_scores`, when the cells' library sizes are given), so that deeply
-sequenced types are not split more finely than shallow ones. The
+cell, so a small type is kept apart from a large one as readily as two large ones; given the
+cells' library sizes they are also per count (:func:`per_count_scores`), so that deeply
+sequenced cells do not weigh more than shallow ones (measured; not the default). The
 default (``method="geodesic"``) merges by average linkage on the cheapest chain of steps
 between two clusters (:func:`geodesic_divergence`): k-means cuts a type into a chain of
 clusters, close to their neighbours and far from the chain's other end. ``"average"``,
@@ -257,9 +257,10 @@ def merge_categories(
         least as good as average linkage on all but PBMC.
     library
         ``(n_cells,)`` total counts. When given, every method reads
-        :func:`per_count_scores` instead of ``scores``: the default of
-        :class:`~scmixvae.module.CplMixVAEModule` (``merge_depth_normalised``), chosen by
-        measurement (``benchmarks/merging.md``).
+        :func:`per_count_scores` instead of ``scores``
+        (``merge_depth_normalised=True`` of :class:`~scmixvae.module.CplMixVAEModule`).
+        Measured in ``benchmarks/merging.md`` and ``benchmarks/accuracy.md``: better on
+        PBMC, worse on Zeisel's 47 subclasses, so not the default.
 
     Returns
     -------

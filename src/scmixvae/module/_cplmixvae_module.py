@@ -135,10 +135,10 @@ class CplMixVAEModule(BaseModuleClass):
         ``docs/method.md``).
     merge_depth_normalised
         Divide every cell's scores by its library size relative to the median before the
-        merge (:func:`~scmixvae.module.per_count_scores`), so that types of deeply sequenced
-        cells are not split more finely than those of shallow cells (default ``True``;
-        no effect for non-count likelihoods). Chosen by measurement
-        (``benchmarks/merging.md``, ``benchmarks/accuracy.md``).
+        merge (:func:`~scmixvae.module.per_count_scores`), so that deeply sequenced cells do
+        not weigh more than shallow ones; no effect for non-count likelihoods. Default
+        ``False``: with it, whole trainings gained on PBMC and lost on Zeisel's 47
+        subclasses (``benchmarks/accuracy.md``, ``cplmix_per_count_merge_a2``).
     n_enumerated
         ``0``: the decoder sees one Gumbel-softmax sample of ``c`` (the paper). ``m > 0``:
         the reconstruction and state KL are averaged exactly over the ``m`` most probable
@@ -194,7 +194,7 @@ class CplMixVAEModule(BaseModuleClass):
         category_input: str = "hidden",
         type_readout: str = "encoder",
         merge_method: str = "geodesic",
-        merge_depth_normalised: bool = True,
+        merge_depth_normalised: bool = False,
     ):
         super().__init__()
         if merge_method not in MERGE_METHODS:
