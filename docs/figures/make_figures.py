@@ -34,14 +34,7 @@ def train(adata, n_types: int) -> scmixvae.CplMixVAE:
     """Train and annotate a default model, seed 0."""
     scvi.settings.seed = 0
     scmixvae.CplMixVAE.setup_anndata(adata, layer="counts")
-    # the defaults when these figures were made: the cold start, types from the category head
-    model = scmixvae.CplMixVAE(
-        adata,
-        n_categories=n_types,
-        initialization="random",
-        category_input="bottleneck",
-        type_readout="encoder",
-    )
+    model = scmixvae.CplMixVAE(adata, n_categories=n_types)
     model.train(**QUIET)
     model.annotate()
     return model
