@@ -77,6 +77,9 @@ OVERCLUSTER_START = {"type_readout": "encoder", "category_input": "bottleneck"} 
 #: The teacher's k-means on the log of depth-normalised counts, the default before the
 #: counts' Pearson residuals. Every over-clustering row before commit 591c5c2 ran with it.
 LOG_CLUSTERING = {"clustering_input": "log_normalised"}
+#: The merge on the decoders' divergence alone, not discounted by the clusters' shared
+#: neighbours: the default before ``merge_connectivity``.
+DECODER_ONLY_MERGE = {"merge_connectivity": False}
 #: The merge on each cell's scores divided by its depth relative to the median.
 PER_COUNT_MERGE = {"merge_depth_normalised": True}
 #: The over-clustering start merged by modularity instead of the geodesic.
@@ -167,6 +170,16 @@ METHODS = {
     "cplmix_a2": lambda ad, k, s, d: cplmix(ad, k, s, n_arms=2),
     "cplmix_a1": lambda ad, k, s, d: cplmix(ad, k, s, n_arms=1),
     "cplmix_a3": lambda ad, k, s, d: cplmix(ad, k, s, n_arms=3),
+    # The merge on the decoders' divergence alone (the default before).
+    "cplmix_decoder_only_merge_a2": lambda ad, k, s, d: cplmix(
+        ad, k, s, n_arms=2, **DECODER_ONLY_MERGE
+    ),
+    "cplmix_decoder_only_merge_a1": lambda ad, k, s, d: cplmix(
+        ad, k, s, n_arms=1, **DECODER_ONLY_MERGE
+    ),
+    "cplmix_decoder_only_merge_a3": lambda ad, k, s, d: cplmix(
+        ad, k, s, n_arms=3, **DECODER_ONLY_MERGE
+    ),
     # The merge on per-count scores.
     "cplmix_per_count_merge_a2": lambda ad, k, s, d: cplmix(ad, k, s, n_arms=2, **PER_COUNT_MERGE),
     # The teacher's k-means on the log-normalised input (the default before residuals).

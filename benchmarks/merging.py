@@ -10,6 +10,9 @@ scores each merge against the true types:
   on the Jeffreys divergence between the categories' decoders, per cell;
 - ``decoder_geodesic``: the same function's ``"geodesic"``: average linkage on the cheapest
   chains of steps through that divergence;
+- ``graph_<merge>``: each ``decoder_<merge>`` with the divergence discounted by the
+  clusters' shared neighbours (``connectivity=``, :func:`scmixvae.module.neighbour_connectivity`;
+  the module's ``merge_connectivity``, the default); ``graph_geodesic`` is the package's merge;
 - ``per_count_<merge>``: each ``decoder_<merge>`` on the cells' scores per count
   (``library=``, :func:`scmixvae.module.per_count_scores`; the module's
   ``merge_depth_normalised=True``);
@@ -39,7 +42,7 @@ from scipy.cluster.hierarchy import fcluster, linkage
 import scmixvae
 from scmixvae.model._cplmixvae import _MERGE_FRACTION, _OVERCLUSTERING, default_max_epochs
 from scmixvae.model._merging import scores_and_clusters
-from scmixvae.module import merge_categories
+from scmixvae.module import merge_categories, neighbour_connectivity
 
 RESULTS = HERE / "results" / "merging.jsonl"
 LINKAGES = ("average", "complete", "single")
@@ -76,7 +79,8 @@ def run(dataset: str, seed: int, arms: int = 2, clusters_per_type: int = _OVERCL
     model.train(
         max_epochs=epochs, accelerator="cpu", plan_kwargs={"n_epochs_teacher": epochs}, **QUIET
     )
-    scores, clusters, depths = scores_and_clusters(model, np.arange(adata.n_obs))
+    scores, clusters, depths, embedding = scores_and_clusters(model, np.arange(adata.n_obs))
+    connectivity = neighbour_connectivity(embedding, clusters, scores.shape[1])
     seconds = time.perf_counter() - start
 
     def acc(labels):
@@ -91,6 +95,8 @@ def run(dataset: str, seed: int, arms: int = 2, clusters_per_type: int = _OVERCL
         row[f"decoder_{method}"] = acc(merge_categories(scores, clusters, k, method)[clusters])
         per_count = merge_categories(scores, clusters, k, method, library=depths)
         row[f"per_count_{method}"] = acc(per_count[clusters])
+        graph = merge_categories(scores, clusters, k, method, connectivity=connectivity)
+        row[f"graph_{method}"] = acc(graph[clusters])
     for method in LINKAGES:
         row[f"pca_{method}"] = acc(pca_merge(model, clusters, k, method))
     return row | {"seconds": round(seconds, 1), **run_metadata()}

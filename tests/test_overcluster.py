@@ -15,6 +15,7 @@ from scmixvae.module import (
     geodesic_divergence,
     greedy_modularity_merge,
     merge_categories,
+    neighbour_connectivity,
     per_count_scores,
 )
 
@@ -175,6 +176,33 @@ def test_per_count_merge_joins_a_deep_type_that_per_cell_splits(method):
     assert per_cell[2] in (per_cell[0], per_cell[1])
 
 
+def test_neighbour_connectivity_counts_shared_neighbours_of_two_clusters():
+    # a line of cells: clusters 0 and 1 touch, cluster 2 lies apart, cluster 3 has no cells
+    embedding = np.array([[0.0], [1.0], [2.0], [3.1], [4.3], [5.6], [50.0], [51.5], [53.1]])
+    labels = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2])
+    connectivity = neighbour_connectivity(embedding, labels, 4, n_neighbors=1)
+    # the one edge between 0 and 1: cell 3 → cell 2 (1.1 < 1.2), counted both ways, of 2·1·3
+    assert connectivity[0, 1] == connectivity[1, 0] == pytest.approx(1 / 6)
+    assert connectivity[0, 2] == connectivity[1, 2] == 0.0
+    assert np.all(connectivity[3] == 0.0) and np.all(np.diag(connectivity) == 0.0)
+    # more neighbours than other cells: every cell's edges reach every other cell
+    full = neighbour_connectivity(embedding[:2], np.array([0, 1]), 2, n_neighbors=15)
+    assert full[0, 1] == pytest.approx(1.0)
+
+
+def test_connectivity_merges_a_continuum_before_a_distinct_type():
+    # one cell per category; 0-1 differ by 10, 0-2 and 1-2 by 8. Without the graph, 2 joins
+    # 0 or 1; with 0 and 1 sharing neighbours (a continuum), 0 and 1 are merged.
+    scores = np.array([[0.0, 10.0, 8.0], [10.0, 0.0, 8.0], [8.0, 8.0, 0.0]])
+    labels = np.arange(3)
+    connectivity = np.array([[0.0, 0.2, 0.0], [0.2, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    for method in ("average", "geodesic"):
+        plain = merge_categories(scores, labels, 2, method)
+        assert plain[2] in (plain[0], plain[1])
+        graph = merge_categories(scores, labels, 2, method, connectivity=connectivity)
+        assert graph[0] == graph[1] != graph[2]
+
+
 def test_merge_checks_the_number_of_groups_and_the_method():
     scores, labels = _two_types_in_four_clusters()
     for bad in (0, 5):
@@ -247,22 +275,35 @@ def test_overcluster_trains_twice_the_categories_then_merges_them(small_adata, t
 
 
 @pytest.mark.parametrize(
-    ("merge_method", "per_count"),
-    [("average", False), ("geodesic", False), ("geodesic", True), ("modularity", True)],
+    ("merge_method", "graph", "per_count"),
+    [
+        ("average", True, False),
+        ("geodesic", True, False),
+        ("geodesic", False, False),
+        ("geodesic", True, True),
+        ("modularity", False, True),
+    ],
 )
-def test_the_merge_reads_every_arm_and_the_teachers_centroids(small_adata, merge_method, per_count):
+def test_the_merge_reads_every_arm_and_the_teachers_centroids(
+    small_adata, merge_method, graph, per_count
+):
     model = _overcluster_model(
-        small_adata, merge_method=merge_method, merge_depth_normalised=per_count
+        small_adata,
+        merge_method=merge_method,
+        merge_connectivity=graph,
+        merge_depth_normalised=per_count,
     )
-    assert model.settings()["merge_method"] == merge_method
-    assert model.settings()["merge_depth_normalised"] is per_count
+    settings = model.settings()
+    assert settings["merge_method"] == merge_method
+    assert settings["merge_connectivity"] is graph
+    assert settings["merge_depth_normalised"] is per_count
     model._fit_teacher(np.arange(small_adata.n_obs))
     module = model.module
     cells = np.arange(0, small_adata.n_obs, 3)
     # Scoring first recomputes the batch-norm statistics on its cells; with the same
     # weights and the same noise for the states the merge recomputes the same statistics.
     torch.manual_seed(0)
-    scores, clusters, depths = scores_and_clusters(model, cells)
+    scores, clusters, depths, embedding = scores_and_clusters(model, cells)
     x = torch.as_tensor(small_adata.layers["counts"][cells].toarray(), dtype=torch.float32)
     x_arm = x.expand(2, *x.shape)
     with torch.no_grad():
@@ -271,15 +312,18 @@ def test_the_merge_reads_every_arm_and_the_teachers_centroids(small_adata, merge
         z, _ = module.encode(x_arm, library)
         by_hand = module.category_scores(x_arm, z, library).sum(0).double().numpy()
         nearest = module.teacher.nearest_centroid(x).numpy()
+        embedded = module.teacher.embed(x).numpy()
     assert scores.shape == (len(cells), 8)
     assert np.allclose(scores, by_hand, rtol=1e-5)
     assert np.array_equal(clusters, nearest)
     assert np.array_equal(depths, x.sum(1).numpy())
+    assert np.allclose(embedding, embedded)
     module.train()
     torch.manual_seed(0)
     merge_over_clusters(model, cells, 4)
+    connectivity = neighbour_connectivity(embedding, clusters, 8) if graph else None
     representative = merge_categories(
-        scores, clusters, 4, merge_method, depths if per_count else None
+        scores, clusters, 4, merge_method, depths if per_count else None, connectivity
     )
     assert torch.equal(module.teacher.category, torch.as_tensor(representative))
     assert int(module.active.sum()) == 4 and module.training
@@ -289,6 +333,7 @@ def test_unknown_merge_method_is_refused(small_adata):
     scmixvae.CplMixVAE.setup_anndata(small_adata, layer="counts")
     settings = scmixvae.CplMixVAE(small_adata, n_categories=4).settings()
     assert settings["merge_method"] == "geodesic" and settings["merge_depth_normalised"] is False
+    assert settings["merge_connectivity"] is True
     with pytest.raises(ValueError, match="Unknown merge_method 'ward'"):
         scmixvae.CplMixVAE(small_adata, n_categories=4, merge_method="ward")
 

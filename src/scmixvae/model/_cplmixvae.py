@@ -152,7 +152,8 @@ class CplMixVAE(
         ``2 × n_categories`` clusters; for the first half of the epochs the decoder is fed
         each cell's cluster and the category head learns it; then the
         clusters are merged into ``n_categories`` types by how well their decoders explain
-        each other's cells (``merge_method`` and ``merge_depth_normalised``, module
+        each other's cells, discounted where their cells are neighbours
+        (``merge_method``, ``merge_connectivity`` and ``merge_depth_normalised``, module
         arguments: :func:`~scmixvae.module.merge_categories`), and the rest of the epochs
         teach the merged types. The model holds ``2 × n_categories`` category slots;
         the merged-away ones are masked as pruned ones are, so type names are slot numbers.
@@ -802,6 +803,7 @@ class CplMixVAE(
             "clustering_input": module.clustering_input,
             "type_readout": module.type_readout,
             "merge_method": module.merge_method,
+            "merge_connectivity": module.merge_connectivity,
             "merge_depth_normalised": module.merge_depth_normalised,
             "coupling_weight": module.coupling_weight,
             "entropy_weight": module.entropy_weight,

@@ -3,28 +3,43 @@
 With ``initialization="overcluster"`` the module holds ``_OVERCLUSTERING × K`` categories,
 each taught one k-means cluster. Halfway through training, :class:`CategoryMerging`
 scores every sampled cell under every category, merges the categories into ``K`` by
-:func:`~scmixvae.module.merge_categories` (the module's ``merge_method``, and per count when
-its ``merge_depth_normalised``), points each
-merged centroid of the teacher to its group's representative, and merges the categories in
-the module (:meth:`~scmixvae.module.CplMixVAEModule.merge_into`): a type's posterior is the
-sum of its clusters' posteriors. Training then goes on with the merged labels.
+:func:`~scmixvae.module.merge_categories` (the module's ``merge_method``; with its
+``merge_connectivity``, the clusters' :func:`~scmixvae.module.neighbour_connectivity` in the
+teacher's PCA; per count with its ``merge_depth_normalised``), points each merged centroid
+of the teacher to its group's representative, and merges the categories in the module
+(:meth:`~scmixvae.module.CplMixVAEModule.merge_into`): a type's posterior is the sum of its
+clusters' posteriors. Training then goes on with the merged labels.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback
 from scvi import REGISTRY_KEYS
 
-from ..module import merge_categories
+from ..module import merge_categories, neighbour_connectivity
 from ._batch_norm_calibration import recalibrate_batch_norm
 
 
-def scores_and_clusters(model, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Arm-summed category scores ``(n, K)``, teacher centroids and depths of ``indices``.
+class MergeEvidence(NamedTuple):
+    """What the merge reads of ``n`` cells."""
 
-    The depths ``(n,)`` are the cells' library sizes, ones for non-count likelihoods.
+    #: ``(n, K)``: reconstruction + state KL under every category, summed over arms.
+    scores: np.ndarray
+    #: ``(n,)``: the teacher's nearest centroid, the category each cell was taught.
+    clusters: np.ndarray
+    #: ``(n,)``: library sizes, ones for non-count likelihoods.
+    depths: np.ndarray
+    #: ``(n, d)``: the teacher's PCA coordinates.
+    embedding: np.ndarray
+
+
+def scores_and_clusters(model, indices: np.ndarray) -> MergeEvidence:
+    """Return the :class:`MergeEvidence` of the cells ``indices``.
+
     Scored in eval mode, with batch-norm statistics first recomputed on ``indices`` for the
     current weights; the module's mode is restored.
     """
@@ -32,7 +47,7 @@ def scores_and_clusters(model, indices: np.ndarray) -> tuple[np.ndarray, np.ndar
     module = model.module
     was_training = module.training
     module.eval()
-    scores, clusters, libraries = [], [], []
+    scores, clusters, libraries, embeddings = [], [], [], []
     try:
         with torch.inference_mode():
             loader = model._make_data_loader(adata=model.adata, indices=indices, batch_size=1024)
@@ -48,9 +63,11 @@ def scores_and_clusters(model, indices: np.ndarray) -> tuple[np.ndarray, np.ndar
                 scores.append(arm_scores.sum(0).double().cpu())
                 clusters.append(module.teacher.nearest_centroid(x).cpu())
                 libraries.append(library[0, :, 0].cpu())
+                embeddings.append(module.teacher.embed(x).cpu())
     finally:
         module.train(was_training)
-    return tuple(torch.cat(part).numpy() for part in (scores, clusters, libraries))
+    parts = (scores, clusters, libraries, embeddings)
+    return MergeEvidence(*(torch.cat(part).numpy() for part in parts))
 
 
 def merge_over_clusters(model, indices: np.ndarray, n_types: int) -> None:
@@ -59,10 +76,19 @@ def merge_over_clusters(model, indices: np.ndarray, n_types: int) -> None:
     Must run before any category is masked: category ``k`` is the one taught centroid ``k``.
     """
     module = model.module
-    scores, clusters, library = scores_and_clusters(model, indices)
-    library = library if module.merge_depth_normalised else None
+    evidence = scores_and_clusters(model, indices)
+    n_categories = evidence.scores.shape[1]
+    connectivity = (
+        neighbour_connectivity(evidence.embedding, evidence.clusters, n_categories)
+        if module.merge_connectivity
+        else None
+    )
+    library = evidence.depths if module.merge_depth_normalised else None
+    groups = merge_categories(
+        evidence.scores, evidence.clusters, n_types, module.merge_method, library, connectivity
+    )
     with torch.no_grad():
-        module.merge_into(merge_categories(scores, clusters, n_types, module.merge_method, library))
+        module.merge_into(groups)
 
 
 class CategoryMerging(Callback):

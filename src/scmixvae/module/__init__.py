@@ -8,6 +8,7 @@ from ._category_merging import (
     geodesic_divergence,
     greedy_modularity_merge,
     merge_categories,
+    neighbour_connectivity,
     per_count_scores,
 )
 from ._cluster_teacher import ClusterTeacher
@@ -45,6 +46,7 @@ __all__ = [
     "greedy_modularity_merge",
     "log_gumbel_softmax_sample",
     "merge_categories",
+    "neighbour_connectivity",
     "per_count_scores",
     "observation_distribution",
     "once_if_shared",

@@ -28,6 +28,12 @@ from scipy.cluster.hierarchy import cut_tree, linkage
 from scipy.sparse.csgraph import csgraph_from_dense, shortest_path
 from scipy.spatial.distance import squareform
 from scipy.special import softmax
+from sklearn.neighbors import NearestNeighbors
+
+#: The connectivity at which :func:`merge_categories` halves the divergence between two
+#: categories: ``J / (1 + C / CONNECTIVITY_SCALE)``. Chosen by measurement; ACC was flat
+#: from 0.003 to 0.03 (``docs/method.md``).
+CONNECTIVITY_SCALE = 0.01
 
 #: Values of ``method`` in :func:`merge_categories`: a SciPy linkage on
 #: :func:`decoder_divergence`, average linkage on its :func:`geodesic_divergence`, or
@@ -146,6 +152,60 @@ def per_count_scores(scores: np.ndarray, library: np.ndarray) -> np.ndarray:
     return scores * (np.median(library) / np.maximum(library, 1.0))[:, None]
 
 
+def neighbour_connectivity(
+    embedding: np.ndarray, labels: np.ndarray, n_categories: int, n_neighbors: int = 15
+) -> np.ndarray:
+    """How much two categories' cells are neighbours of each other, ``(K, K)`` in ``[0, 1]``.
+
+    Every cell's ``n_neighbors`` nearest other cells in ``embedding`` (Euclidean) are its
+    edges. ``C[i, j]`` counts the edges from cells of ``i`` to cells of ``j`` and back,
+    divided by the most there could be, ``2 · n_neighbors · min(n_i, n_j)``. Two clusters cut
+    out of one continuum of cells share many edges; two types apart share few.
+
+    Parameters
+    ----------
+    embedding
+        ``(n_cells, d)`` coordinates: the teacher's PCA (:meth:`ClusterTeacher.embed`).
+    labels
+        ``(n_cells,)``: each cell's category.
+    n_categories
+        ``K``; categories without cells get zero rows.
+    n_neighbors
+        Edges per cell (at most ``n_cells − 1``).
+
+    Returns
+    -------
+    Symmetric ``(K, K)``, zero on the diagonal.
+
+    Examples
+    --------
+    >>> embedding = np.array([[0.0], [1.0], [1.8], [3.0], [10.0], [11.0]])
+    >>> neighbour_connectivity(embedding, np.array([0, 0, 1, 1, 2, 2]), 3, n_neighbors=1)
+    array([[0. , 0.5, 0. ],
+           [0.5, 0. , 0. ],
+           [0. , 0. , 0. ]])
+
+    """
+    embedding = np.asarray(embedding, dtype=float)
+    n_neighbors = min(n_neighbors, len(embedding) - 1)
+    connectivity = np.zeros((n_categories, n_categories))
+    if n_neighbors < 1:
+        return connectivity
+    neighbours = NearestNeighbors(n_neighbors=n_neighbors + 1).fit(embedding)
+    # Column 0 is usually the cell itself; with duplicated cells it may be a twin, so the
+    # cell is dropped by index rather than by position.
+    index = neighbours.kneighbors(embedding, return_distance=False)
+    source = np.repeat(np.arange(len(embedding)), n_neighbors + 1)
+    keep = index.ravel() != source
+    np.add.at(connectivity, (labels[source[keep]], labels[index.ravel()[keep]]), 1.0)
+    connectivity = connectivity + connectivity.T
+    sizes = np.bincount(labels, minlength=n_categories).astype(float)
+    most = 2 * n_neighbors * np.minimum(sizes[:, None], sizes[None, :])
+    connectivity = np.divide(connectivity, most, out=np.zeros_like(connectivity), where=most > 0)
+    np.fill_diagonal(connectivity, 0.0)
+    return connectivity
+
+
 def decoder_divergence(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Jeffreys divergence between the categories' decoders, per cell, ``(K, K)``.
 
@@ -238,6 +298,7 @@ def merge_categories(
     n_groups: int,
     method: str = "geodesic",
     library: np.ndarray | None = None,
+    connectivity: np.ndarray | None = None,
 ) -> np.ndarray:
     """Merge categories into ``n_groups`` types.
 
@@ -261,6 +322,13 @@ def merge_categories(
         (``merge_depth_normalised=True`` of :class:`~scmixvae.module.CplMixVAEModule`).
         Measured in ``benchmarks/merging.md`` and ``benchmarks/accuracy.md``: better on
         PBMC, worse on Zeisel's 47 subclasses, so not the default.
+    connectivity
+        ``(K, K)``: :func:`neighbour_connectivity` of the cells. When given, the linkages
+        read ``J / (1 + C / CONNECTIVITY_SCALE)`` instead of the divergence ``J``: two
+        clusters whose cells are each other's neighbours (one continuum cut in two) are
+        merged before two that differ as much but share no neighbours (two types). The
+        default of :class:`~scmixvae.module.CplMixVAEModule` (``merge_connectivity``).
+        The modularity merge does not read it.
 
     Returns
     -------
@@ -298,6 +366,8 @@ def merge_categories(
         groups = greedy_modularity_merge(decoder_confusion(scores, labels), n_groups)
     else:
         divergence = decoder_divergence(scores, labels)
+        if connectivity is not None:
+            divergence = divergence / (1.0 + np.asarray(connectivity) / CONNECTIVITY_SCALE)
         if method == "geodesic":
             divergence, method = geodesic_divergence(divergence), "average"
         tree = linkage(squareform(divergence, checks=False), method=method)

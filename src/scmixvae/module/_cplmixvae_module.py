@@ -133,6 +133,12 @@ class CplMixVAEModule(BaseModuleClass):
         cells of each cluster the decoders give to each other cluster. Chosen by
         measurement (``benchmarks/accuracy.md``, ``benchmarks/merging.md``,
         ``docs/method.md``).
+    merge_connectivity
+        Discount the decoders' divergence between clusters whose cells are each other's
+        neighbours in the teacher's PCA (:func:`~scmixvae.module.neighbour_connectivity`,
+        15 neighbours), so that a type k-means cut in two along a continuum is merged before
+        two types that differ as much (default ``True``; the linkage merges only). Chosen by
+        measurement (``benchmarks/accuracy.md``, ``docs/method.md``).
     merge_depth_normalised
         Divide every cell's scores by its library size relative to the median before the
         merge (:func:`~scmixvae.module.per_count_scores`), so that deeply sequenced cells do
@@ -194,6 +200,7 @@ class CplMixVAEModule(BaseModuleClass):
         category_input: str = "hidden",
         type_readout: str = "encoder",
         merge_method: str = "geodesic",
+        merge_connectivity: bool = True,
         merge_depth_normalised: bool = False,
     ):
         super().__init__()
@@ -263,6 +270,7 @@ class CplMixVAEModule(BaseModuleClass):
         self.category_input = category_input
         self.type_readout = type_readout
         self.merge_method = merge_method
+        self.merge_connectivity = merge_connectivity
         self.merge_depth_normalised = merge_depth_normalised
         augmentation_kwargs = augmentation_kwargs or {}
         if augmentation == "generative":  # built for these data; the model trains it first
