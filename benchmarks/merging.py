@@ -47,7 +47,32 @@ from scmixvae.module import merge_categories, neighbour_connectivity
 RESULTS = HERE / "results" / "merging.jsonl"
 LINKAGES = ("average", "complete", "single")
 DECODER_MERGES = (*LINKAGES, "geodesic", "modularity")
-PAIRED_KINDS = ("decoder", "per_count")
+#: The variants of the decoder merges with a table each: the column prefix, the merges
+#: measured with it, the title and the description.
+VARIANT_TABLES = [
+    (
+        "graph",
+        (*LINKAGES, "geodesic"),
+        "The divergence discounted by shared neighbours",
+        [
+            "The linkage merges on the decoders' divergence as it is (`decoder_*`, the table",
+            "above) and divided by `1 + C / 0.01`, `C` the clusters' share of each other's 15",
+            "nearest neighbours in the teacher's PCA (`graph_*`, `merge_connectivity=True`),",
+            "on the rows that measured both (the same trained models).",
+        ],
+    ),
+    (
+        "per_count",
+        DECODER_MERGES,
+        "Per cell or per count",
+        [
+            "The same merges, on every cell's scores as they are (`decoder_*`, the table above)",
+            "and divided by the cell's depth relative to the median (`per_count_*`,",
+            "`merge_depth_normalised=True`, not the default), on the rows that measured both",
+            "(the same trained models).",
+        ],
+    ),
+]
 
 
 def pca_merge(model, clusters: np.ndarray, k: int, method: str) -> np.ndarray:
@@ -150,21 +175,14 @@ def render() -> None:
         "|---|---|---|" + "---|" * len(columns),
     ]
     lines += table_rows(rows, defaults, columns)
-    lines += [
-        "",
-        "## Per cell or per count",
-        "",
-        "The same merges, on every cell's scores as they are (`decoder_*`, the table above)",
-        "and divided by the cell's depth relative to the median (`per_count_*`,",
-        "`merge_depth_normalised=True`, not the default), on the rows that measured both",
-        "(the same trained models).",
-        "",
-    ]
-    both = rows.dropna(subset=["per_count_geodesic"]) if "per_count_geodesic" in rows else None
-    if both is not None and len(both):
-        paired = ["ceiling"]
-        paired += [f"{kind}_{method}" for method in DECODER_MERGES for kind in PAIRED_KINDS]
-        lines += table_rows(both, defaults.loc[both.index], paired, header=True)
+    for kind, methods, title, description in VARIANT_TABLES:
+        if f"{kind}_geodesic" not in rows:
+            continue
+        measured = rows.dropna(subset=[f"{kind}_geodesic"])
+        columns = ["ceiling"]
+        columns += [f"{prefix}_{method}" for method in methods for prefix in ("decoder", kind)]
+        lines += ["", f"## {title}", "", *description, ""]
+        lines += table_rows(measured, defaults.loc[measured.index], columns, header=True)
     lines += ["", machine_line(rows), ""]
     (HERE / "merging.md").write_text("\n".join(lines))
     print("\n".join(lines))
