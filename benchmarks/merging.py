@@ -41,7 +41,7 @@ from scipy.cluster.hierarchy import fcluster, linkage
 
 import scmixvae
 from scmixvae.model._cplmixvae import _MERGE_FRACTION, _OVERCLUSTERING, default_max_epochs
-from scmixvae.model._merging import scores_and_clusters
+from scmixvae.model._merging import merge_evidence
 from scmixvae.module import merge_categories, neighbour_connectivity
 
 RESULTS = HERE / "results" / "merging.jsonl"
@@ -104,7 +104,7 @@ def run(dataset: str, seed: int, arms: int = 2, clusters_per_type: int = _OVERCL
     model.train(
         max_epochs=epochs, accelerator="cpu", plan_kwargs={"n_epochs_teacher": epochs}, **QUIET
     )
-    scores, clusters, depths, embedding = scores_and_clusters(model, np.arange(adata.n_obs))
+    scores, clusters, depths, embedding = merge_evidence(model, np.arange(adata.n_obs))
     connectivity = neighbour_connectivity(embedding, clusters, scores.shape[1])
     seconds = time.perf_counter() - start
 

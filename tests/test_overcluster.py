@@ -5,7 +5,7 @@ import torch
 from conftest import QUIET
 
 import scmixvae
-from scmixvae.model._merging import CategoryMerging, merge_over_clusters, scores_and_clusters
+from scmixvae.model._merging import CategoryMerging, merge_evidence, merge_over_clusters
 from scmixvae.module import (
     MERGE_METHODS,
     ClusterTeacher,
@@ -303,7 +303,7 @@ def test_the_merge_reads_every_arm_and_the_teachers_centroids(
     # Scoring first recomputes the batch-norm statistics on its cells; with the same
     # weights and the same noise for the states the merge recomputes the same statistics.
     torch.manual_seed(0)
-    scores, clusters, depths, embedding = scores_and_clusters(model, cells)
+    scores, clusters, depths, embedding = merge_evidence(model, cells)
     x = torch.as_tensor(small_adata.layers["counts"][cells].toarray(), dtype=torch.float32)
     x_arm = x.expand(2, *x.shape)
     with torch.no_grad():

@@ -37,7 +37,7 @@ class MergeEvidence(NamedTuple):
     embedding: np.ndarray
 
 
-def scores_and_clusters(model, indices: np.ndarray) -> MergeEvidence:
+def merge_evidence(model, indices: np.ndarray) -> MergeEvidence:
     """Return the :class:`MergeEvidence` of the cells ``indices``.
 
     Scored in eval mode, with batch-norm statistics first recomputed on ``indices`` for the
@@ -61,9 +61,10 @@ def scores_and_clusters(model, indices: np.ndarray) -> MergeEvidence:
                 z, _ = module.encode(x_arm, library)
                 arm_scores = module.category_scores(x_arm, z, library, batch_index)
                 scores.append(arm_scores.sum(0).double().cpu())
-                clusters.append(module.teacher.nearest_centroid(x).cpu())
+                embedding = module.teacher.embed(x)
+                clusters.append(module.teacher.nearest_centroid_to(embedding).cpu())
                 libraries.append(library[0, :, 0].cpu())
-                embeddings.append(module.teacher.embed(x).cpu())
+                embeddings.append(embedding.cpu())
     finally:
         module.train(was_training)
     parts = (scores, clusters, libraries, embeddings)
@@ -76,7 +77,7 @@ def merge_over_clusters(model, indices: np.ndarray, n_types: int) -> None:
     Must run before any category is masked: category ``k`` is the one taught centroid ``k``.
     """
     module = model.module
-    evidence = scores_and_clusters(model, indices)
+    evidence = merge_evidence(model, indices)
     n_categories = evidence.scores.shape[1]
     connectivity = (
         neighbour_connectivity(evidence.embedding, evidence.clusters, n_categories)

@@ -148,10 +148,12 @@ class ClusterTeacher(nn.Module):
 
     def nearest_centroid(self, x: torch.Tensor) -> torch.Tensor:
         """Index of the nearest centroid for every row of ``x`` (any leading shape)."""
-        embedding = self.embed(x)
-        return torch.cdist(embedding, self.centroids.expand(*embedding.shape[:-2], -1, -1)).argmin(
-            -1
-        )
+        return self.nearest_centroid_to(self.embed(x))
+
+    def nearest_centroid_to(self, embedding: torch.Tensor) -> torch.Tensor:
+        """Index of the nearest centroid for every row of ``embedding`` (from :meth:`embed`)."""
+        centroids = self.centroids.expand(*embedding.shape[:-2], -1, -1)
+        return torch.cdist(embedding, centroids).argmin(-1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Category taught for every row of ``x``: that of its nearest centroid."""
