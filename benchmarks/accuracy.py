@@ -212,6 +212,15 @@ METHODS = {
     "cplmix_epochs2_a2": lambda ad, k, s, d: cplmix(
         ad, k, s, {"max_epochs": 2 * default_max_epochs(ad.n_obs)}, n_arms=2
     ),
+    # The teacher stops after three quarters of the epochs: the coupled objective, untaught,
+    # refines the merged types for the last quarter.
+    "cplmix_free_end_a2": lambda ad, k, s, d: cplmix(
+        ad,
+        k,
+        s,
+        {"plan_kwargs": {"n_epochs_teacher": round(0.75 * default_max_epochs(ad.n_obs))}},
+        n_arms=2,
+    ),
     "pca_leiden_r1": lambda ad, k, s, d: (
         leiden(pca_neighbors(ad, s), 1.0, s),
         {"resolution": 1.0},
@@ -497,6 +506,8 @@ def render() -> None:
         '(and the a1 rows after them) with `merge_method="geodesic"` as',
         "`cplmix_geodesic_merge_*`, before it became the default);",
         "`cplmix_epochs2_a2`: trained for twice the default epochs;",
+        "`cplmix_free_end_a2`: the teacher stops after 3/4 of the epochs (`plan_kwargs=",
+        '{"n_epochs_teacher": ...}`), so the last quarter is the coupled objective untaught;',
         "`cplmix_decoder_only_merge_*`: the same with `merge_connectivity=False`, the",
         "default before commit 0155ece (its rows ran as `cplmix_a*` then, and every other",
         "over-clustering row before it merged so);",
