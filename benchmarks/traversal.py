@@ -256,7 +256,7 @@ def render() -> None:
     ]:
         lines += ["", f"## {title}", ""]
         header = ["data", "variant", "seeds", "ACC", "train s", *STATE_COLUMNS.values()]
-        header += ["range", *TRAVERSAL_COLUMNS.values()]
+        header += ["range", *TRAVERSAL_COLUMNS.values(), "commit"]
         lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for (dataset, variant), group in rows.groupby(["dataset", "variant"], sort=False):
             n = group[f"{prefix}.n_types"].astype(int)
@@ -264,8 +264,10 @@ def render() -> None:
             front = [dataset, variant, str(len(group)), cell(group["acc"]), cell(group["seconds"])]
             front += [f"{n.min()}–{n.max()} ({d.min()}–{d.max()})"]
             front += [cell(group[f"{prefix}.{c}"]) for c in list(STATE_COLUMNS)[1:]]
+            commits = ",".join(sorted(group["commit"].dropna().unique()))
             for state_range in STATE_RANGES:
                 back = [cell(group[f"{prefix}.{state_range}.{c}"]) for c in TRAVERSAL_COLUMNS]
+                back.append(commits)
                 lines.append("| " + " | ".join([*front, state_range, *back]) + " |")
     lines += ["", machine_line(rows)]
     (HERE / "traversal.md").write_text("\n".join(lines) + "\n")
