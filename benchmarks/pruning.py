@@ -77,6 +77,11 @@ def clustering(model) -> str:
     return "—" if teacher is None else teacher.clustering_input
 
 
+def neighbour_discount(model) -> bool:
+    """Whether the model's merge discounts neighbouring clusters (recorded since it may)."""
+    return bool(model.module.merge_connectivity)
+
+
 def append(row: dict) -> None:
     append_row(RESULTS, row)
 
@@ -94,6 +99,7 @@ def true_k_only(dataset: str, seed: int, start: str) -> None:
             "seed": seed,
             "start": start,
             "clustering_input": clustering(model),
+            "merge_connectivity": neighbour_discount(model),
             **scored,
             **run_metadata(),
         }
@@ -120,6 +126,7 @@ def run_one(dataset: str, seed: int, with_true_k: bool, start: str) -> dict:
         "consensus_chosen": float(chosen["consensus"]),
         "n_rounds": len(rounds) - 1,
         "clustering_input": clustering(model),
+        "merge_connectivity": neighbour_discount(model),
         **scores(labels, reference),
         "train_s": round(train_s, 1),
         "prune_s": round(prune_s, 1),
@@ -145,7 +152,10 @@ def render() -> None:
     rows["clustering_input"] = before.fillna(
         rows["start"].map(lambda start: "—" if start == "cold" else "log_normalised")
     )
-    key = ["dataset", "seed", "start", "batch_norm", "clustering_input"]
+    # Runs before the neighbour discount record nothing: their merges read the divergence alone.
+    discount = rows.get("merge_connectivity", pd.Series(False, index=rows.index))
+    rows["discount"] = discount.fillna(False).astype(bool).map({True: "yes", False: "no"})
+    key = ["dataset", "seed", "start", "batch_norm", "clustering_input", "discount"]
     # A run with --no-true-k takes the true-K scores of an earlier run of the same data and seed.
     true_k = rows.dropna(subset=["true_k_acc"]).drop_duplicates(key, keep="last")
     rows = rows.dropna(subset=["k_chosen"]).drop_duplicates(key, keep="last")
@@ -167,23 +177,25 @@ def render() -> None:
         "evaluation used the running averages of training (before commit 81b80b5) or",
         "statistics recomputed after training, and after each pruning round's fine-tuning.",
         "`k-means on`: what the start's k-means read (`clustering_input`; Pearson residuals",
-        "by default since commit 591c5c2, the log-normalised counts before).",
+        "by default since commit 591c5c2, the log-normalised counts before). `discount`:",
+        "whether the merge discounted neighbouring clusters (`merge_connectivity`, the default",
+        "since commit 0155ece).",
         "ACC / ARI / NMI are those of the selected round; `true K` is a model trained with",
         "the true number of types (same seed). `train s` / `prune s`:",
         "wall time of the initial training and of all pruning rounds, measured while 2-4",
         "benchmark processes shared the 2 cores, so their ratio is noisy.",
         "",
-        "| dataset | start | batch norm | k-means on | seed | K true | K max | K chosen "
+        "| dataset | start | batch norm | k-means on | discount | seed | K true | K max | K chosen "
         "| consensus | rounds | ACC | ARI | NMI | true-K ACC | true-K ARI | train s | prune s "
         "| prune / train |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for _, r in rows.iterrows():
         true_acc = "" if pd.isna(r.get("true_k_acc")) else f"{r['true_k_acc']:.3f}"
         true_ari = "" if pd.isna(r.get("true_k_ari")) else f"{r['true_k_ari']:.3f}"
         lines.append(
             f"| {r['dataset']} | {r['start']} | {r['batch_norm']} | {r['clustering_input']} "
-            f"| {r['seed']} "
+            f"| {r['discount']} | {r['seed']} "
             f"| {r['k_true']} | {r['k_max']} | {r['k_chosen']} | {r['consensus_chosen']:.3f} "
             f"| {r['n_rounds']} | {r['acc']:.3f} | {r['ari']:.3f} | {r['nmi']:.3f} "
             f"| {true_acc} | {true_ari} | {r['train_s']:.0f} | {r['prune_s']:.0f} "
