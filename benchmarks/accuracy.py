@@ -101,23 +101,27 @@ def cplmix(adata, k, seed, train_kwargs=None, **model_kwargs):
     }
 
 
-def pca_neighbors(adata, seed):
-    work = anndata.AnnData(adata.layers["counts"].copy())
-    sc.pp.normalize_total(work, target_sum=1e4)
-    sc.pp.log1p(work)
+def pca_graph(work: anndata.AnnData, seed: int) -> anndata.AnnData:
+    """50 PCs of ``work.X`` and their 15-neighbour graph, in place; returns ``work``."""
     sc.pp.pca(work, n_comps=50, random_state=seed)
     # scanpy 1.11 + scipy 1.17 crash in the default transformer on large csr_array input.
     sc.pp.neighbors(work, use_rep="X_pca", transformer="sklearn", random_state=seed)
     return work
 
 
+def pca_neighbors(adata, seed):
+    """The graph on a PCA of the log of depth-normalised counts (10^4 per cell)."""
+    work = anndata.AnnData(adata.layers["counts"].copy())
+    sc.pp.normalize_total(work, target_sum=1e4)
+    sc.pp.log1p(work)
+    return pca_graph(work, seed)
+
+
 def pearson_neighbors(adata, seed):
     """The same graph on a PCA of the counts' analytic Pearson residuals (scanpy's, θ = 100)."""
     work = anndata.AnnData(adata.layers["counts"].copy())
     sc.experimental.pp.normalize_pearson_residuals(work, theta=100)
-    sc.pp.pca(work, n_comps=50, random_state=seed)
-    sc.pp.neighbors(work, use_rep="X_pca", transformer="sklearn", random_state=seed)
-    return work
+    return pca_graph(work, seed)
 
 
 _SCVI_CACHE: dict = {}
