@@ -38,7 +38,7 @@ def test_fit_writes_the_annotated_file_figures_and_model(h5ad, tmp_path, capsys)
     for figure in ("umap_cplmix_type.png", "history.png", "traversal.png"):
         assert (figures / figure).stat().st_size > 1000
     assert not (figures / "confusion.png").exists()  # no reference labels given
-    assert (tmp_path / "model" / "model.pt").exists()
+    assert (tmp_path / "model" / "model.json").exists()
     assert "types_used" in capsys.readouterr().out
 
 
@@ -71,7 +71,7 @@ def test_run_on_a_file_writes_everything(h5ad, tmp_path, capsys):
     assert "cplmix_type" in annotated.obs and "X_cplmix_state" in annotated.obsm
     for figure in ("umap_cplmix_type.png", "history.png", "confusion.png", "traversal.png"):
         assert (out / figure).stat().st_size > 1000
-    assert (out / "model" / "model.pt").exists()
+    assert (out / "model" / "model.json").exists()
 
 
 def test_demo_runs_the_pbmc_job(tmp_path, capsys):

@@ -4,6 +4,7 @@ Every case must end in a valid result or a ValueError with a message; never an e
 inside torch, never NaN outputs, and a failing call leaves the AnnData as it was.
 """
 
+import json
 import traceback
 import warnings
 
@@ -136,3 +137,124 @@ def test_too_few_cells_or_a_batch_of_one_are_clear_errors():
         model.train(max_epochs=1, **QUIET)
     with pytest.raises(ValueError, match="batch_size must be an integer >= 2"):
         model.train(max_epochs=1, batch_size=1, **QUIET)
+
+
+# ---- saved model files: any damage is a ValueError, never another error ----------------------
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory):
+    adata = scmixvae.datasets.simulate(n_cells=120, n_types=3, n_genes=60, n_programme_genes=10)
+    scmixvae.CplMixVAE.setup_anndata(adata, layer="counts")
+    model = scmixvae.CplMixVAE(adata, n_categories=3, n_hidden=8, initialization="random")
+    model.train(max_epochs=1, **QUIET)
+    folder = tmp_path_factory.mktemp("saved") / "model"
+    model.save(folder)
+    return folder, adata
+
+
+def _replace_somewhere(document, path, value):
+    """Replace the value found by following ``path`` (indices into keys or items)."""
+    node = document
+    for step in path:
+        children = list(node) if isinstance(node, dict) else list(range(len(node)))
+        if not children:
+            break
+        key = children[step % len(children)]
+        if not isinstance(node[key], dict | list):
+            node[key] = value
+            return
+        node = node[key]
+    if isinstance(node, dict):
+        node["planted"] = value
+    else:
+        node.append(value)
+
+
+plain_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(st.sampled_from(["__ndarray__", "dtype", "shape", "x"]), children)
+    ),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    damage=st.sampled_from(["bytes", "json"]),
+    file=st.sampled_from(["model.json", "model.safetensors"]),
+    position=st.floats(0, 1),
+    payload=st.binary(max_size=16),
+    path=st.lists(st.integers(0, 50), min_size=1, max_size=6),
+    value=plain_json,
+)
+def test_damaged_model_files_are_refused_with_a_value_error(
+    saved_model, tmp_path_factory, damage, file, position, payload, path, value
+):
+    source, adata = saved_model
+    folder = tmp_path_factory.mktemp("damaged") / "model"
+    folder.mkdir()
+    for name in ("model.json", "model.safetensors"):
+        (folder / name).write_bytes((source / name).read_bytes())
+    if damage == "bytes":
+        content = (folder / file).read_bytes()
+        cut = int(position * len(content))
+        (folder / file).write_bytes(content[:cut] + payload + content[cut + len(payload) :])
+    else:
+        document = json.loads((folder / "model.json").read_text())
+        _replace_somewhere(document, path, value)
+        (folder / "model.json").write_text(json.dumps(document))
+    try:
+        scmixvae.CplMixVAE.load(folder, adata=adata.copy())
+    except ValueError as error:
+        assert str(error)
+
+
+# ---- command-line arguments: a bad value is exit code 1 or 2 with a message, never a crash ---
+@pytest.fixture(scope="module")
+def cli_input(tmp_path_factory):
+    adata = scmixvae.datasets.simulate(n_cells=60, n_types=2, n_genes=40, n_programme_genes=10)
+    adata.obsm["X_umap"] = np.random.default_rng(0).normal(size=(60, 2))  # no UMAP to fit
+    path = tmp_path_factory.mktemp("cli") / "in.h5ad"
+    adata.write_h5ad(path)
+    return path
+
+
+def _options(names_and_values):
+    return st.lists(st.sampled_from(names_and_values), max_size=5, unique_by=lambda o: o[0])
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    output=st.sampled_from(["o.h5ad", "o.csv", "deep/o.h5ad", "IN", "DIR"]),
+    n_types=st.sampled_from(["0", "1", "2", "-4", "x", "2.5", "1000"]),
+    options=_options(
+        [
+            ("--max-epochs", "1"), ("--max-epochs", "0"), ("--max-epochs", "-1"),
+            ("--max-epochs", "2.5"), ("--max-epochs", "abc"), ("--n-arms", "0"),
+            ("--n-arms", "1"), ("--n-arms", "x"), ("--layer", "counts"), ("--layer", "nope"),
+            ("--likelihood", "normal"), ("--likelihood", "gamma"), ("--batch-key", "type"),
+            ("--batch-key", "nope"), ("--label-key", "nope"), ("--accelerator", "tpu"),
+            ("--seed", "-3"), ("--overwrite", None), ("--augmentation", "affine"),
+        ]
+    ),
+)  # fmt: skip
+def test_cli_arguments_never_crash(cli_input, tmp_path_factory, output, n_types, options):
+    from scmixvae import cli
+
+    warnings.simplefilter("ignore")
+    folder = tmp_path_factory.mktemp("run")
+    (folder / "DIR").mkdir()
+    source = folder / "in.h5ad"
+    source.write_bytes(cli_input.read_bytes())
+    out = str(source) if output == "IN" else str(folder / output)
+    argv = ["fit", str(source), "-o", out, "--n-types", n_types, "--quiet"]
+    argv += ["--max-epochs", "1"] if "--max-epochs" not in dict(options) else []
+    for name, value in options:
+        argv += [name] if value is None else [name, value]
+    try:
+        code = cli.main(argv)
+    except SystemExit as usage:  # argparse: a value outside the choices, or not a number
+        assert usage.code == 2
+        return
+    assert code in (0, cli.EXIT_BAD_INPUT, cli.EXIT_TRAINING_FAILED), argv

@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 from anndata import AnnData
 
@@ -51,3 +52,15 @@ def test_evaluate_excludes_labels():
 def test_contingency_counts():
     table = tl.contingency(["0", "1", "1"], ["a", "a", "b"])
     assert table.loc["1", "a"] == 1 and table.to_numpy().sum() == 3
+
+
+def test_evaluate_leaves_out_cells_without_a_reference_label():
+    adata = AnnData(np.zeros((5, 1)))
+    adata.obs["pred"] = ["0", "0", "1", "1", "1"]
+    adata.obs["truth"] = pd.Categorical(["a", "a", "b", None, None])
+    with pytest.warns(UserWarning, match="2 of 5 cells have no label"):
+        scores = tl.evaluate(adata, "pred", "truth")
+    assert scores["n_cells"] == 3 and scores["acc"] == 1.0 and scores["n_reference"] == 2
+    adata.obs["truth"] = pd.Categorical([None] * 5, categories=["a"])
+    with pytest.raises(ValueError, match="No cell is left"), pytest.warns(UserWarning):
+        tl.evaluate(adata, "pred", "truth")

@@ -117,7 +117,7 @@ def test_traversal_errors(trained, small_adata):
         ({"types": []}, "types is empty"),
         ({"dimensions": [2]}, r"dimensions must be in \[0, 2\)"),
         ({"genes": ["nope"]}, r"Genes not in the model's var_names: \['nope'\]"),
-        ({"arm": 2}, r"arm must be in \[0, 2\)"),
+        ({"arm": 2}, r"arm must be an integer in \[0, 2\)"),
     ]
     for kwargs, message in cases:
         with pytest.raises(ValueError, match=message):

@@ -116,3 +116,57 @@ def test_getters_before_training_raise(small_adata):
     with pytest.raises(RuntimeError, match="untrained model"):
         model.annotate()
     assert "cplmix_type" not in small_adata.obs
+
+
+@pytest.mark.parametrize("max_epochs", [0, -1, 2.5, True, "3"])
+def test_max_epochs_must_be_a_positive_integer(small_adata, max_epochs):
+    CplMixVAE.setup_anndata(small_adata, layer="counts")
+    model = CplMixVAE(small_adata, n_categories=2, n_hidden=8, initialization="random")
+    with pytest.raises(ValueError, match="max_epochs must be an integer >= 1"):
+        model.train(max_epochs=max_epochs)
+    assert not model.is_trained_
+
+
+def test_duplicated_gene_names_are_refused_with_examples():
+    adata = _counts_adata()
+    adata.var_names = ["a", "a", "b", "b", *[f"g{i}" for i in range(6)]]
+    with pytest.raises(ValueError, match=r"2 gene names .* \['a', 'b'\].*var_names_make_unique"):
+        CplMixVAE.setup_anndata(adata)
+
+
+def test_no_cells_asked_gives_empty_results(trained):
+    assert trained.get_cell_types(indices=[]).empty
+    assert trained.get_cell_types(indices=[], soft=True).shape == (0, 4)
+    assert trained.get_consensus(indices=[]).shape == (0, 3)
+    assert trained.get_state_representation(indices=[]).shape == (0, 2)
+
+
+@pytest.mark.parametrize("arm", [True, 1.5, -1, 2, "0"])
+def test_arm_must_be_an_arm_index(trained, arm):
+    with pytest.raises(ValueError, match=r"arm must be an integer in \[0, 2\)"):
+        trained.get_state_representation(arm=arm)
+
+
+def test_new_data_without_the_batch_column_is_refused_as_by_load(small_adata, tmp_path):
+    small_adata.obs["batch"] = ["a", "b"] * (small_adata.n_obs // 2)
+    CplMixVAE.setup_anndata(small_adata, layer="counts", batch_key="batch")
+    model = CplMixVAE(small_adata, n_categories=2, n_hidden=8, initialization="random")
+    model.train(max_epochs=1, enable_progress_bar=False)
+    model.save(tmp_path / "m")
+    query = small_adata.copy()
+    del query.obs["batch"]
+    before = _snapshot(query)
+    message = "batch_key 'batch' is not a column of adata.obs"
+    with pytest.raises(ValueError, match=message):
+        model.annotate(query)
+    with pytest.raises(ValueError, match=message):
+        CplMixVAE.load(tmp_path / "m", adata=query)
+    assert _snapshot(query) == before
+
+
+def test_annotate_removes_stale_arm_columns(trained, small_adata):
+    small_adata.obs["cplmix_type_arm5"] = "0"  # left by a model with more arms
+    small_adata.obs["cplmix_type_arm5_note"] = "kept"  # not ours
+    trained.annotate()
+    arm_columns = [c for c in small_adata.obs if c.startswith("cplmix_type_arm")]
+    assert arm_columns == ["cplmix_type_arm5_note", "cplmix_type_arm0", "cplmix_type_arm1"]

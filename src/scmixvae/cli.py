@@ -1,14 +1,19 @@
 """The ``scmixvae`` command: fit a model to an ``.h5ad``, run the demo, evaluate results.
 
 Exit codes: 0 success; 1 bad input (a missing file, layer or column, data the model cannot
-use); 2 bad command-line usage; 3 training failed (a non-finite loss); 130 interrupted.
+use, an output that cannot be written); 2 bad command-line usage; 3 training failed (a
+non-finite loss); 4 an unexpected error (--debug shows its traceback); 130 interrupted
+(Ctrl+C); 143 terminated (SIGTERM, e.g. a scheduler's pre-emption). Outputs are written
+whole or not at all: an interrupted job leaves the previous file or none.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -17,48 +22,36 @@ import matplotlib
 matplotlib.use("agg")  # a command-line job never opens windows
 
 import anndata  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
 import scanpy as sc  # noqa: E402
 import scvi  # noqa: E402
 
-from . import __version__, datasets, pl, tl  # noqa: E402
+from . import __version__, pl, tl  # noqa: E402
+from ._atomic import atomic_file  # noqa: E402
+from ._cli_inputs import BUILTIN, InputError, load_data, read_h5ad, whole_number  # noqa: E402
+from ._cli_outputs import (  # noqa: E402
+    check_accelerator,
+    check_model_folder,
+    check_output_file,
+    check_writable_folder,
+    save_figure,
+    write_h5ad,
+)
 from .augment import AUGMENTATIONS  # noqa: E402
 from .model import CplMixVAE  # noqa: E402
 from .module import LIKELIHOODS, NonFiniteLossError  # noqa: E402
 
 #: Augmentations for cells (``"affine"`` is for images and needs their shape).
 CELL_AUGMENTATIONS = [name for name in AUGMENTATIONS if name != "affine"]
-#: Built-in datasets: loader, layer with counts, reference label column.
-BUILTIN = {
-    "pbmc68k": (datasets.pbmc68k, "counts", "bulk_labels"),
-    "zeisel": (datasets.zeisel, "counts", "class"),
-    "simulate": (datasets.simulate, "counts", "type"),
-}
-EXIT_BAD_INPUT, EXIT_TRAINING_FAILED, EXIT_INTERRUPTED = 1, 3, 130
+EXIT_BAD_INPUT, EXIT_TRAINING_FAILED, EXIT_UNEXPECTED = 1, 3, 4
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
 
 
-class InputError(Exception):
-    """A problem with what the user asked for; printed as ``error: ...``, exit code 1."""
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is, so that it unwinds as Ctrl+C does."""
 
 
-def _read_h5ad(path: str) -> anndata.AnnData:
-    if not Path(path).is_file():
-        raise InputError(f"{path!r} is not a file; pass the path of an .h5ad file.")
-    try:
-        return sc.read_h5ad(path)
-    except OSError as error:
-        raise InputError(f"could not read {path!r} as an .h5ad file ({error}).") from None
-
-
-def _load(
-    data: str, layer: str | None, label_key: str | None
-) -> tuple[anndata.AnnData, str | None, str | None]:
-    if data in BUILTIN:
-        loader, default_layer, default_label = BUILTIN[data]
-        return loader(), layer or default_layer, label_key or default_label
-    if not Path(data).exists():
-        raise InputError(f"{data!r} is neither a built-in dataset {sorted(BUILTIN)} nor a file.")
-    return _read_h5ad(data), layer, label_key
+#: Set by the SIGTERM handler: training turns any interrupt into a plain KeyboardInterrupt.
+_TERMINATED = threading.Event()
 
 
 def _embedding(adata: anndata.AnnData, layer: str | None) -> None:
@@ -75,11 +68,6 @@ def _embedding(adata: anndata.AnnData, layer: str | None) -> None:
     adata.obsm["X_umap"] = work.obsm["X_umap"]
 
 
-def _save_figure(path: Path) -> None:
-    plt.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close("all")
-
-
 def _fit(
     adata: anndata.AnnData,
     args: argparse.Namespace,
@@ -90,9 +78,12 @@ def _fit(
     """Train and annotate; return the model and the summary printed at the end."""
     if label_key is not None and label_key not in adata.obs:
         raise InputError(f"label key {label_key!r} is not a column of adata.obs.")
-    n_types = n_types or (adata.obs[label_key].nunique() if label_key else None)
+    if n_types is None and label_key is not None:
+        n_types = adata.obs[label_key].nunique()
     if n_types is None:
         raise InputError("pass --n-types (there is no label column to take it from).")
+    max_epochs = whole_number(args.max_epochs, "--max-epochs", 1)
+    check_accelerator(args.accelerator)
     start = time.perf_counter()
     scvi.settings.seed = args.seed
     CplMixVAE.setup_anndata(adata, layer=layer, batch_key=args.batch_key)
@@ -104,7 +95,7 @@ def _fit(
         augmentation=args.augmentation,
     )
     model.train(
-        max_epochs=args.max_epochs,
+        max_epochs=max_epochs,
         accelerator=args.accelerator,
         enable_progress_bar=not args.quiet and sys.stderr.isatty(),
     )
@@ -126,21 +117,30 @@ def _fit(
     return model, summary
 
 
-def _write_figures(model: CplMixVAE, label_key: str | None, layer: str | None, out: Path) -> None:
-    """UMAP coloured by type, training curves, traversals and, with labels, the confusion."""
-    out.mkdir(parents=True, exist_ok=True)
-    adata = model.adata
-    _embedding(adata, layer)
-    sc.pl.umap(adata, color="cplmix_type", show=False)
-    _save_figure(out / "umap_cplmix_type.png")
-    pl.history(model, show=False)
-    _save_figure(out / "history.png")
-    largest = list(adata.obs["cplmix_type"].value_counts().index[:4])
-    pl.traversal(model, types=largest, show=False)  # their top state-driven genes
-    _save_figure(out / "traversal.png")
-    if label_key is not None:
-        pl.confusion(adata, "cplmix_type", label_key, show=False)
-        _save_figure(out / "confusion.png")
+def _write_figures(model: CplMixVAE, label_key: str | None, out: Path) -> None:
+    """UMAP coloured by type, training curves, traversals and, with labels, the confusion.
+
+    Called once the data and the model are written, so that a plotting error costs neither.
+    """
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        adata = model.adata
+        sc.pl.umap(adata, color="cplmix_type", show=False)
+        save_figure(out / "umap_cplmix_type.png")
+        pl.history(model, show=False)
+        save_figure(out / "history.png")
+        largest = list(adata.obs["cplmix_type"].value_counts().index[:4])
+        pl.traversal(model, types=largest, show=False)  # their top state-driven genes
+        save_figure(out / "traversal.png")
+        if label_key is not None:
+            pl.confusion(adata, "cplmix_type", label_key, show=False)
+            save_figure(out / "confusion.png")
+    except (KeyboardInterrupt, InputError):
+        raise
+    except Exception as error:
+        raise RuntimeError(
+            f"the annotated data and the model were written, but a figure failed: {error}"
+        ) from error
 
 
 def _print_summary(summary: dict) -> None:
@@ -150,14 +150,17 @@ def _print_summary(summary: dict) -> None:
 
 def _run_into_folder(args: argparse.Namespace, data: str) -> dict:
     """Run the ``run`` / ``demo`` job: everything into one output folder."""
-    adata, layer, label_key = _load(data, args.layer, args.label_key)
-    model, summary = _fit(adata, args, layer, label_key, args.n_types)
     out = Path(args.out)
-    _write_figures(model, label_key, layer, out)
-    adata.write_h5ad(out / "annotated.h5ad")
-    model.save(out / "model", overwrite=True)
+    check_writable_folder(out)
+    adata, layer, label_key = load_data(data, args.layer, args.label_key)
+    model, summary = _fit(adata, args, layer, label_key, _n_types(args))
+    _embedding(adata, layer)
+    write_h5ad(adata, out / "annotated.h5ad")
+    model.save(out / "model", overwrite=True)  # the job's own folder: rewritten each run
     summary = {"data": data} | summary
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    with atomic_file(out / "summary.json") as temporary:
+        temporary.write_text(json.dumps(summary, indent=2))
+    _write_figures(model, label_key, out)
     _print_summary(summary)
     print(f"results in {out.resolve()}: annotated.h5ad, model/, *.png, summary.json")
     return summary
@@ -171,24 +174,30 @@ def _command_demo(args: argparse.Namespace) -> None:
     _run_into_folder(args, "pbmc68k")
 
 
+def _n_types(args: argparse.Namespace) -> int | None:
+    return whole_number(args.n_types, "--n-types", 2)
+
+
 def _command_fit(args: argparse.Namespace) -> None:
-    adata = _read_h5ad(args.input)
     output = Path(args.output)
-    if output.suffix != ".h5ad":
-        raise InputError(f"the output {str(output)!r} must end in .h5ad.")
-    model, summary = _fit(adata, args, args.layer, args.label_key, args.n_types)
+    check_output_file(output, [Path(args.input)], args.overwrite, ".h5ad")
     figures = Path(args.figures) if args.figures else output.with_name(output.stem + "_figures")
-    _write_figures(model, args.label_key, args.layer, figures)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    adata.write_h5ad(output)
+    check_writable_folder(figures)
     if args.model_dir:
-        model.save(args.model_dir, overwrite=True)
+        check_model_folder(Path(args.model_dir), args.overwrite)
+    adata = read_h5ad(args.input)
+    model, summary = _fit(adata, args, args.layer, args.label_key, _n_types(args))
+    _embedding(adata, args.layer)
+    write_h5ad(adata, output)
+    if args.model_dir:
+        model.save(args.model_dir, overwrite=args.overwrite)
+    _write_figures(model, args.label_key, figures)
     _print_summary({"input": args.input} | summary)
     print(f"wrote {output} and figures in {figures}")
 
 
 def _command_evaluate(args: argparse.Namespace) -> None:
-    adata = _read_h5ad(args.input)
+    adata = read_h5ad(args.input)
     for column in (args.key, args.reference):
         if column not in adata.obs:
             raise InputError(
@@ -200,8 +209,7 @@ def _command_evaluate(args: argparse.Namespace) -> None:
     figure = Path(
         args.figure or Path(args.input).with_name(Path(args.input).stem + "_confusion.png")
     )
-    figure.parent.mkdir(parents=True, exist_ok=True)
-    _save_figure(figure)
+    save_figure(figure)
     if args.json:
         print(json.dumps(scores))
     else:
@@ -209,12 +217,18 @@ def _command_evaluate(args: argparse.Namespace) -> None:
         print(f"confusion figure: {figure}")
 
 
+def _command_convert(args: argparse.Namespace) -> None:
+    check_model_folder(Path(args.output), args.overwrite)
+    adata = read_h5ad(args.data) if args.data else None
+    CplMixVAE.convert(args.model, args.output, adata=adata, overwrite=args.overwrite)
+    print(f"wrote {args.output} (safe format)")
+
+
 def _add_training_options(parser: argparse.ArgumentParser, *, n_types_required: bool) -> None:
     parser.add_argument(
         "--n-types",
         "--n-categories",
         dest="n_types",
-        type=int,
         required=n_types_required,
         default=None,
         help="number of types K"
@@ -234,9 +248,11 @@ def _add_training_options(parser: argparse.ArgumentParser, *, n_types_required: 
         help="each arm's copy of a cell in training (default: none)",
     )
     parser.add_argument(
-        "--max-epochs", type=int, default=None, help="default: 300,000 cells seen, 20-400 epochs"
+        "--max-epochs", default=None, help="default: 300,000 cells seen, 20-400 epochs"
     )
-    parser.add_argument("--accelerator", default="auto", help="cpu, gpu or auto")
+    parser.add_argument(
+        "--accelerator", default="auto", choices=["auto", "cpu", "gpu", "cuda", "mps"]
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -271,6 +287,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_training_options(fit, n_types_required=True)
     fit.add_argument("--figures", default=None, help="figure folder (default: OUT_figures/)")
     fit.add_argument("--model-dir", default=None, help="also save the model to this folder")
+    fit.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing model folder, or the input itself when OUT is IN",
+    )
     fit.set_defaults(handler=_command_fit)
 
     _add_folder_job(
@@ -302,12 +323,31 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--figure", default=None, help="default: OUT_confusion.png")
     evaluate.add_argument("--json", action="store_true", help="print the scores as JSON")
     evaluate.set_defaults(handler=_command_evaluate)
+
+    convert = commands.add_parser(
+        "convert",
+        help="convert a model saved by scmixvae 0.1.0 (a pickle) to the safe format",
+        description="Read a model saved by scmixvae 0.1.0 (model.pt, a pickle) and write it in "
+        "the safe format that loads without running code. Reading a pickle can run any code "
+        "it holds: convert only a model whose source you trust.",
+    )
+    convert.add_argument("model", metavar="OLD_MODEL_DIR")
+    convert.add_argument("output", metavar="NEW_MODEL_DIR")
+    convert.add_argument(
+        "--data", default=None, help="an .h5ad with the training genes, if not saved with it"
+    )
+    convert.add_argument("--overwrite", action="store_true", help="replace NEW_MODEL_DIR")
+    convert.set_defaults(handler=_command_convert)
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``scmixvae`` command; returns the exit code."""
-    args = build_parser().parse_args(argv)
+def _terminate(signum, frame) -> None:
+    _TERMINATED.set()
+    raise _Terminated
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         args.handler(args)
     except (InputError, ValueError) as error:
@@ -317,9 +357,30 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: training failed: {error}", file=sys.stderr)
         return EXIT_TRAINING_FAILED
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        if _TERMINATED.is_set():
+            print("terminated (SIGTERM); no output was left half-written", file=sys.stderr)
+            return EXIT_TERMINATED
+        print("interrupted; no output was left half-written", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as error:
+        if args.debug:
+            raise
+        print(f"error: {error} (--debug shows where)", file=sys.stderr)
+        return EXIT_UNEXPECTED
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``scmixvae`` command; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    if threading.current_thread() is not threading.main_thread():
+        return _run(args)
+    _TERMINATED.clear()
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return _run(args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -108,6 +108,7 @@ class GenerativeAugmenter(Augmenter):
         self.counts = counts
         self.requires_counts = counts
         self.n_noise = n_noise
+        self.n_latent = n_latent
         self.noise_scale = noise_scale
         self.triplet_margin = triplet_margin
         self.loss_weights = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -237,7 +238,6 @@ class CplMixVAE(
         )
         self.category_names = [str(k) for k in range(n_slots)]
         self.training_genes_ = data.var_names.astype(str).tolist()
-        self._record_versions()
         self._model_summary_string = (
             f"CplMixVAE: {n_arms} arm(s), {self.n_types} categories, {n_states} state dims, "
             f"likelihood={likelihood}, augmentation={augmentation}, state prior={state_prior}"
@@ -357,9 +357,12 @@ class CplMixVAE(
     ) -> AnnData | MuData:
         """scvi-tools' validation, plus the gene and value checks of new data."""
         if adata is not None and adata is not self.adata:
-            data, layer = data_source(adata, self.registry_["setup_args"])
+            setup_args = self.registry_["setup_args"]
+            data, layer = data_source(adata, setup_args)
             check_genes(data.var_names, self.training_genes_)
-            validate_setup(data, layer, None)
+            # A MuData's batch column may sit in its own obs, checked by scvi-tools.
+            batch_key = None if isinstance(adata, MuData) else setup_args.get("batch_key")
+            validate_setup(data, layer, batch_key)
             validate_values(data, layer, self.module.likelihood)
         return super()._validate_anndata(adata, copy_if_view=copy_if_view)
 
@@ -431,6 +434,9 @@ class CplMixVAE(
         """
         if max_epochs is None:
             max_epochs = default_max_epochs(self.adata.n_obs)
+        whole = isinstance(max_epochs, int | np.integer) and not isinstance(max_epochs, bool)
+        if not whole or max_epochs < 1:
+            raise ValueError(f"max_epochs must be an integer >= 1 or None, got {max_epochs!r}.")
         datasplitter_kwargs = training_split_options(
             self.adata.n_obs, batch_size, train_size, datasplitter_kwargs
         )
@@ -522,7 +528,8 @@ class CplMixVAE(
                 )
             return
         data, layer = data_source(self.adata, self.registry_["setup_args"])
-        fit_kwargs = {"seed": scvi.settings.seed, "device": self.module.device} | fit_kwargs
+        seed = {} if scvi.settings.seed is None else {"seed": scvi.settings.seed}
+        fit_kwargs = {"device": self.module.device} | seed | fit_kwargs
         self.augmenter_history_ = augmenter.fit(get_matrix(data, layer), **fit_kwargs)
         augmenter.freeze()
 
@@ -550,6 +557,12 @@ class CplMixVAE(
         """One pass over the cells: per-arm ``log q(c | x)`` and the state under the consensus."""
         self._check_if_trained(warn=False)
         adata = self._validate_anndata(adata)
+        if indices is not None and len(indices) == 0:
+            module = self.module
+            return _Posteriors(
+                np.zeros((0, module.n_arms, module.n_categories), np.float32),
+                np.zeros((0, module.n_arms, module.n_states), np.float32),
+            )
         loader = self._make_data_loader(adata=adata, indices=indices, batch_size=batch_size)
         module = self.module
         module.eval()
@@ -580,7 +593,7 @@ class CplMixVAE(
 
     def _obs_names(self, adata: AnnData | None, indices: Sequence[int] | None) -> pd.Index:
         names = (self.adata if adata is None else adata).obs_names
-        return names if indices is None else names[np.asarray(indices)]
+        return names if indices is None else names[np.asarray(indices, dtype=int)]
 
     def get_cell_types(
         self,
@@ -769,6 +782,10 @@ class CplMixVAE(
         target = self.adata if adata is None else adata
         post = self._posteriors(adata, None, batch_size)
         arm_codes = post.arm_codes
+        stale = target.obs.columns[
+            target.obs.columns.str.fullmatch(rf"{re.escape(key_added)}_type_arm\d+")
+        ]
+        target.obs.drop(columns=stale, inplace=True)  # e.g. from a model with more arms
         target.obs[f"{key_added}_type"] = self._labels(post.consensus_code)
         target.obs[f"{key_added}_confidence"] = post.confidence
         target.obs[f"{key_added}_agreement"] = post.agreement

@@ -29,8 +29,9 @@ class InterpretationMixin:
         return index
 
     def _check_arm(self, arm: int) -> None:
-        if not 0 <= arm < self.module.n_arms:
-            raise ValueError(f"arm must be in [0, {self.module.n_arms}), got {arm}.")
+        n_arms = self.module.n_arms
+        if isinstance(arm, bool) or not isinstance(arm, int | np.integer) or not 0 <= arm < n_arms:
+            raise ValueError(f"arm must be an integer in [0, {n_arms}), got {arm!r}.")
 
     def _types_and_states(self, arm: int) -> tuple[pd.Series, np.ndarray]:
         """Consensus type and state (of ``arm``) of every training cell, in one inference pass."""

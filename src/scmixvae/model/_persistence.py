@@ -1,36 +1,83 @@
-"""Saved models: the format version they record, and the checks made when one is loaded."""
+"""Saved models: a folder of data that is read without running any code.
+
+A saved model is a folder with
+
+``model.safetensors``
+    the module's weights and buffers (safetensors: tensors and a JSON header, nothing else);
+``model.json``
+    the format version, the constructor's settings, scvi-tools' data registry, the training
+    genes, the history and the pruning rounds, as plain JSON (:mod:`._plain_data`), with the
+    SHA-256 of the weights file;
+``adata.h5ad`` (or ``adata.h5mu``)
+    the data, only with ``save(..., save_anndata=True)``.
+
+The folder is written under a temporary name and renamed into place, so an interrupted save
+leaves the previous folder or the new one. Models saved by scmixvae 0.1.0 before this format
+are one pickle (``model.pt``), which can run code when read: they are refused unless the user
+says they trust the file (``trust_pickle=True``, or ``scmixvae convert``).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
+import anndata
+import mudata
 import numpy as np
+import pandas as pd
 import torch
 from anndata import AnnData
 from mudata import MuData
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from scvi.model._utils import parse_device_args
 
 from .. import __version__
+from .._atomic import atomic_directory
+from ..augment import AUGMENTATIONS
+from ._plain_data import NotPlainDataError, dumps, loads
 
-#: Version of the saved-model layout (weights, buffers and attributes). Raise it whenever a
-#: model saved before the change could not be loaded correctly after it.
-#: 2: the defaults of ``initialization`` and ``category_input`` changed, and a model saved
-#: without them would rebuild with the new ones.
-#: 3: the default ``merge_method`` changed to ``"geodesic"``; a model saved without it would
-#: report, and before its merge use, the new one.
-#: 4: the k-means teacher reads the counts' Pearson residuals by default (``clustering_input``)
-#: and holds their gene fractions; a model saved before would lack them.
-SAVE_FORMAT = 4
+#: Version of the saved-model layout. Raise it only when the weights' layout changes: the
+#: settings are saved whole, so a model keeps its own when a default changes.
+SAVE_FORMAT = 5
+#: The last format written as one pickle (``model.pt``), readable with ``trust_pickle=True``.
+PICKLE_FORMAT = 4
+WEIGHTS_FILE, SETTINGS_FILE, LEGACY_FILE = "model.safetensors", "model.json", "model.pt"
+#: The data saved with ``save_anndata=True``: an AnnData, or a MuData.
+DATA_FILES = ("adata.h5ad", "adata.h5mu")
 
 
-def read_saved_attributes(dir_path: str, prefix: str | None = None) -> dict:
-    """Return the attributes stored in a saved model folder (without building the model)."""
-    path = os.path.join(dir_path, f"{prefix or ''}model.pt")
-    if not os.path.exists(path):
-        raise ValueError(f"No saved model at {path!r}; pass the folder given to model.save().")
-    # Memory-mapped, so the weights are not read twice (scvi-tools' load reads them next).
-    saved = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-    return saved.get("attr_dict", {})
+def _is_frame_dict(value) -> bool:
+    return isinstance(value, dict) and all(isinstance(v, pd.DataFrame) for v in value.values())
+
+
+def _is_index_array(value) -> bool:
+    return isinstance(value, np.ndarray) and value.ndim == 1 and value.dtype.kind in "iu"
+
+
+#: Attributes saved with a model besides its settings (the others are rebuilt from them),
+#: with the test each must pass when read back.
+SAVED_ATTRIBUTES = {
+    "history_": _is_frame_dict,
+    "is_trained_": lambda value: isinstance(value, bool),
+    "train_indices_": _is_index_array,
+    "validation_indices_": _is_index_array,
+    "test_indices_": _is_index_array,
+    "training_genes_": lambda value: (
+        isinstance(value, list) and all(isinstance(gene, str) for gene in value)
+    ),
+    "augmenter_history_": lambda value: isinstance(value, dict),
+    "pruning_rounds_": lambda value: isinstance(value, pd.DataFrame),
+}
+_SETUP_METHODS = ("setup_anndata", "setup_mudata")
+_PICKLE_RISK = (
+    "Reading a pickle can run any code it holds, so load it only if you trust where it "
+    "came from: then CplMixVAE.load(path, adata, trust_pickle=True), or convert it once "
+    "with `scmixvae convert PATH NEW_PATH` and share the converted folder."
+)
 
 
 def data_source(adata: AnnData | MuData, setup_args: dict) -> tuple[AnnData, str | None]:
@@ -38,25 +85,6 @@ def data_source(adata: AnnData | MuData, setup_args: dict) -> tuple[AnnData, str
     if isinstance(adata, MuData):
         return adata.mod[setup_args["modalities"]["rna_layer"]], setup_args["rna_layer"]
     return adata, setup_args["layer"]
-
-
-def check_save_format(attributes: dict, current_version: str, dir_path: str) -> None:
-    """Refuse a saved model whose format this version of scmixvae cannot read."""
-    saved_format = attributes.get("save_format_")
-    saved_version = attributes.get("scmixvae_version_", "unknown (before 0.1.0 formats)")
-    if saved_format == SAVE_FORMAT:
-        return
-    if saved_format is None:
-        problem = "records no format version: it was saved by a development version"
-    elif saved_format > SAVE_FORMAT:
-        problem = f"uses format {saved_format}, newer than this scmixvae reads ({SAVE_FORMAT})"
-    else:
-        problem = f"uses format {saved_format}, older than this scmixvae reads ({SAVE_FORMAT})"
-    raise ValueError(
-        f"The model in {dir_path!r} (saved by scmixvae {saved_version}) {problem}. "
-        f"This is scmixvae {current_version}: install the version that saved it to use it, "
-        "or train the model again."
-    )
 
 
 def check_genes(data_genes: Sequence[str], model_genes: Sequence[str]) -> None:
@@ -90,41 +118,307 @@ def check_genes(data_genes: Sequence[str], model_genes: Sequence[str]) -> None:
     )
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _not_a_model(folder: Path, why: str) -> ValueError:
+    return ValueError(f"{str(folder)!r} is not a scmixvae model that can be loaded: {why}.")
+
+
+class SavedModel:
+    """What a saved model folder holds, read as data: settings, registry, attributes, weights.
+
+    Parameters
+    ----------
+    folder
+        The folder given to :meth:`CplMixVAE.save <scmixvae.CplMixVAE.save>`.
+    trust_pickle
+        Read a model saved in the pickle format of scmixvae 0.1.0 (``model.pt``). Only for
+        a file whose source you trust: reading a pickle can run code.
+
+    Examples
+    --------
+    >>> saved = SavedModel("my_model/")  # doctest: +SKIP
+    >>> saved.settings["n_categories"]  # doctest: +SKIP
+
+    """
+
+    def __init__(self, folder: str | os.PathLike, trust_pickle: bool = False):
+        self.folder = Path(folder)
+        if not self.folder.is_dir():
+            raise ValueError(
+                f"No saved model at {str(self.folder)!r}; pass the folder given to model.save()."
+            )
+        if (self.folder / SETTINGS_FILE).is_file():
+            self._read_safe_format()
+        elif (self.folder / LEGACY_FILE).is_file():
+            if not trust_pickle:
+                raise ValueError(
+                    f"{str(self.folder)!r} holds a model saved as a pickle ({LEGACY_FILE}), "
+                    f"the format of scmixvae 0.1.0 and of scvi-tools, not scmixvae's safe "
+                    f"format. {_PICKLE_RISK}"
+                )
+            self._read_pickle_format()
+        else:
+            raise _not_a_model(self.folder, f"it has no {SETTINGS_FILE}")
+
+    def _read_safe_format(self) -> None:
+        try:
+            document = loads((self.folder / SETTINGS_FILE).read_text(encoding="utf-8"))
+        except (NotPlainDataError, UnicodeDecodeError) as error:
+            raise _not_a_model(self.folder, f"{SETTINGS_FILE} is not readable ({error})") from None
+        if not isinstance(document, dict) or document.get("model") != "CplMixVAE":
+            raise _not_a_model(self.folder, f"{SETTINGS_FILE} does not describe a CplMixVAE")
+        saved_format = document.get("format")
+        if saved_format != SAVE_FORMAT:
+            version = document.get("scmixvae_version", "unknown")
+            newer = isinstance(saved_format, int) and saved_format > SAVE_FORMAT
+            raise ValueError(
+                f"The model in {str(self.folder)!r} (saved by scmixvae {version}) uses format "
+                f"{saved_format!r}, {'newer' if newer else 'other'} than this scmixvae reads "
+                f"({SAVE_FORMAT}). This is scmixvae {__version__}: install the version that "
+                "saved it to use it, or train the model again."
+            )
+        try:
+            self.settings = dict(document["settings"])
+            self.registry = dict(document["registry"])
+            self.attributes = dict(document["attributes"])
+            weights_hash = str(document["weights_sha256"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise _not_a_model(self.folder, f"{SETTINGS_FILE} lacks {error}") from None
+        unexpected = [
+            name
+            for name, value in self.attributes.items()
+            if name not in SAVED_ATTRIBUTES or not SAVED_ATTRIBUTES[name](value)
+        ]
+        if unexpected or "training_genes_" not in self.attributes:
+            raise _not_a_model(
+                self.folder, f"unexpected or missing attributes {unexpected or ['training_genes_']}"
+            )
+        weights = self.folder / WEIGHTS_FILE
+        if not weights.is_file() or _sha256(weights) != weights_hash:
+            raise _not_a_model(
+                self.folder, f"{WEIGHTS_FILE} is missing or not the one saved with the settings"
+            )
+        try:
+            self.weights = load_file(weights, device="cpu")
+        except (SafetensorError, OSError) as error:
+            raise _not_a_model(self.folder, f"{WEIGHTS_FILE} is not readable ({error})") from None
+
+    def _read_pickle_format(self) -> None:
+        try:
+            saved = torch.load(self.folder / LEGACY_FILE, map_location="cpu", weights_only=False)
+            attributes = dict(saved["attr_dict"])
+            self.weights = dict(saved["model_state_dict"])
+            self.weights.pop("pyro_param_store", None)  # scvi-tools' save adds it
+            self.registry = dict(attributes.pop("registry_"))
+            init_params = attributes.pop("init_params_")
+        except Exception as error:  # a corrupt or foreign pickle fails in any way
+            raise _not_a_model(self.folder, f"{LEGACY_FILE} is not readable ({error})") from None
+        if self.registry.get("model_name") != "CplMixVAE":
+            raise _not_a_model(self.folder, f"it is a {self.registry.get('model_name')} model")
+        if attributes.get("save_format_") != PICKLE_FORMAT:
+            raise ValueError(
+                f"The model in {str(self.folder)!r} uses pickle format "
+                f"{attributes.get('save_format_')!r}; only format {PICKLE_FORMAT} can be "
+                "converted. Train the model again."
+            )
+        self.settings = dict(init_params["non_kwargs"])
+        for group in init_params["kwargs"].values():
+            self.settings |= group
+        self.attributes = {k: v for k, v in attributes.items() if k in SAVED_ATTRIBUTES}
+
+    def setup(self, adata: AnnData | MuData | None, model_cls: type) -> AnnData | MuData:
+        """Register ``adata`` (or the saved data) as it was for training; return the data."""
+        if adata is None:
+            adata = self._saved_data()
+        if not isinstance(adata, AnnData | MuData):
+            raise ValueError(f"adata must be an AnnData or MuData, got {type(adata).__name__}.")
+        if self.registry.get("model_name") != model_cls.__name__:
+            raise _not_a_model(self.folder, "its registry names another model class")
+        method = self.registry.get("setup_method_name")
+        if method not in _SETUP_METHODS:  # never call a method named by the file otherwise
+            raise _not_a_model(self.folder, f"unknown set-up method {method!r}")
+        setup_args = self.registry.get("setup_args")
+        if not isinstance(setup_args, dict):
+            raise _not_a_model(self.folder, "its registry has no set-up arguments")
+        data, _ = data_source(adata, setup_args)
+        check_genes(data.var_names, self.attributes["training_genes_"])
+        getattr(model_cls, method)(adata, source_registry=self.registry, **setup_args)
+        return adata
+
+    def _saved_data(self) -> AnnData | MuData:
+        anndata_file, mudata_file = (self.folder / name for name in DATA_FILES)
+        if anndata_file.is_file():
+            return anndata.read_h5ad(anndata_file)
+        if mudata_file.is_file():
+            return mudata.read_h5mu(mudata_file)
+        raise ValueError(
+            f"The model in {str(self.folder)!r} was saved without its data; pass adata=."
+        )
+
+
+def portable_settings(model) -> dict:
+    """Return the constructor's arguments of ``model`` as plain data (the augmenter by name)."""
+    params = model.init_params_
+    settings = dict(params["non_kwargs"])
+    for group in params["kwargs"].values():
+        settings |= group
+    augmenter = model.module.augmenter
+    names = [name for name, cls in AUGMENTATIONS.items() if type(augmenter) is cls]
+    if not names:
+        raise ValueError(
+            f"A model with a custom augmenter ({type(augmenter).__name__}) cannot be saved: "
+            "only the built-in augmenters can be rebuilt from a saved file."
+        )
+    return settings | {"augmentation": names[0], "augmentation_kwargs": augmenter.config()}
+
+
 class PersistenceMixin:
-    """``save`` / ``load`` that record and check the package and format versions and the genes."""
+    """``save`` / ``load`` in scmixvae's safe format, with the format and gene checks."""
 
-    def _record_versions(self) -> None:
-        """Stamp the model with this package's version and save format (saved by scvi-tools)."""
-        self.scmixvae_version_ = __version__
-        self.save_format_ = SAVE_FORMAT
+    def save(
+        self,
+        dir_path: str | os.PathLike,
+        overwrite: bool = False,
+        save_anndata: bool = False,
+        **anndata_write_kwargs,
+    ) -> None:
+        """Save the model to a folder that can be loaded without running code.
 
-    def save(self, dir_path: str, *args, **kwargs) -> None:
-        """Save the model (scvi-tools' ``save``), stamped with the scmixvae and format versions.
+        The folder is written under a temporary name and renamed into place: an interrupted
+        save leaves the previous folder (or none), never a half-written one.
+
+        Parameters
+        ----------
+        dir_path
+            Folder to create.
+        overwrite
+            Replace an existing folder.
+        save_anndata
+            Also save the data (``adata.h5ad``, or ``adata.h5mu`` for a MuData).
+        **anndata_write_kwargs
+            Passed to ``write_h5ad`` / ``write_h5mu``.
 
         Examples
         --------
         >>> model.save("my_model/", overwrite=True)  # doctest: +SKIP
 
         """
-        self._record_versions()
-        super().save(dir_path, *args, **kwargs)
+        document = {
+            "model": type(self).__name__,
+            "format": SAVE_FORMAT,
+            "scmixvae_version": __version__,
+            "settings": portable_settings(self),
+            "registry": self.registry_,
+            "attributes": {
+                name: getattr(self, name)
+                for name in SAVED_ATTRIBUTES
+                if getattr(self, name, None) is not None
+            },
+        }
+        try:
+            dumps(document)  # refuse what is not plain data before anything is written
+        except NotPlainDataError as error:
+            raise ValueError(f"The model cannot be saved: {error}") from None
+        weights = {k: v.detach().cpu().contiguous() for k, v in self.module.state_dict().items()}
+        with atomic_directory(dir_path, overwrite=overwrite) as folder:
+            save_file(weights, folder / WEIGHTS_FILE)
+            document["weights_sha256"] = _sha256(folder / WEIGHTS_FILE)
+            (folder / SETTINGS_FILE).write_text(dumps(document), encoding="utf-8")
+            if save_anndata:
+                if isinstance(self.adata, MuData):
+                    self.adata.write_h5mu(folder / "adata.h5mu", **anndata_write_kwargs)
+                else:
+                    self.adata.write_h5ad(folder / "adata.h5ad", **anndata_write_kwargs)
 
     @classmethod
-    def load(cls, dir_path: str, adata: AnnData | None = None, **kwargs):
-        """Load a saved model (scvi-tools' ``load``) after checking that it can be used.
+    def load(
+        cls,
+        dir_path: str | os.PathLike,
+        adata: AnnData | MuData | None = None,
+        accelerator: str = "auto",
+        device: int | str = "auto",
+        trust_pickle: bool = False,
+    ):
+        """Load a saved model; reading the folder runs no code from it.
 
-        A model saved in another format version, or data whose genes are not the training
-        genes in the training order, is refused with a :class:`ValueError` that says what to
-        do; the AnnData is left untouched.
+        A folder that is not a scmixvae model, a model of another format version, or data
+        whose genes are not the training genes in the training order are refused with a
+        :class:`ValueError` that says what to do; the AnnData is left untouched.
+
+        Parameters
+        ----------
+        dir_path
+            Folder written by :meth:`save`.
+        adata
+            Data with the training genes; ``None`` for the data saved with the model.
+        accelerator, device
+            Where to put the model (Lightning's names, as in scvi-tools).
+        trust_pickle
+            Also read a model saved by scmixvae 0.1.0 as a pickle (``model.pt``). Reading a
+            pickle can run any code it holds: only for files whose source you trust.
 
         Examples
         --------
         >>> model = scmixvae.CplMixVAE.load("my_model/", adata=adata)  # doctest: +SKIP
 
         """
-        attributes = read_saved_attributes(dir_path, kwargs.get("prefix"))
-        check_save_format(attributes, __version__, dir_path)
-        if isinstance(adata, AnnData | MuData):
-            data, _ = data_source(adata, attributes["registry_"]["setup_args"])
-            check_genes(data.var_names, attributes["training_genes_"])
-        return super().load(dir_path, adata=adata, **kwargs)
+        saved = SavedModel(dir_path, trust_pickle=trust_pickle)
+        _, _, torch_device = parse_device_args(
+            accelerator=accelerator, devices=device, return_device="torch",
+            validate_single_device=True,
+        )  # fmt: skip
+        adata = saved.setup(adata, cls)
+        try:
+            model = cls(adata, **saved.settings)
+        except TypeError as error:
+            raise _not_a_model(saved.folder, f"its settings do not fit ({error})") from None
+        for name, value in saved.attributes.items():
+            setattr(model, name, value)
+        model.module.on_load(model)
+        try:
+            model.module.load_state_dict(saved.weights)
+        except RuntimeError as error:
+            raise _not_a_model(saved.folder, f"its weights do not fit ({error})") from None
+        model.to_device(torch_device)
+        model.module.eval()
+        return model
+
+    @classmethod
+    def convert(
+        cls,
+        dir_path: str | os.PathLike,
+        new_path: str | os.PathLike,
+        adata: AnnData | MuData | None = None,
+        overwrite: bool = False,
+    ) -> None:
+        """Convert a model saved by scmixvae 0.1.0 as a pickle to the safe format.
+
+        Reading the pickle can run any code it holds: convert only a file you trust.
+
+        Parameters
+        ----------
+        dir_path
+            Folder of the old model (with ``model.pt``).
+        new_path
+            Folder to write the converted model to.
+        adata
+            The training data (or data with the training genes); ``None`` for the data
+            saved with the old model. Saved with the new model if they were with the old.
+        overwrite
+            Replace an existing ``new_path``.
+
+        Examples
+        --------
+        >>> scmixvae.CplMixVAE.convert("old_model/", "new_model/", adata)  # doctest: +SKIP
+
+        """
+        with_data = any((Path(dir_path) / name).is_file() for name in DATA_FILES)
+        model = cls.load(dir_path, adata, trust_pickle=True)
+        model.save(new_path, overwrite=overwrite, save_anndata=with_data)

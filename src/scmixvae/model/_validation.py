@@ -87,6 +87,13 @@ def validate_setup(adata: AnnData, layer: str | None, batch_key: str | None) -> 
         raise ValueError("The AnnData has zero cells; there is nothing to model.")
     if adata.n_vars == 0:
         raise ValueError("The AnnData has zero genes; there is nothing to model.")
+    duplicated = adata.var_names[adata.var_names.duplicated()].unique()
+    if len(duplicated):
+        raise ValueError(
+            f"{len(duplicated)} gene names occur more than once (e.g. {list(duplicated[:5])}), "
+            "so the model's genes could not be matched by name on new data. Make them unique "
+            "first: adata.var_names_make_unique()."
+        )
     matrix = get_matrix(adata, layer)
     if batch_key is not None and batch_key not in adata.obs:
         raise ValueError(

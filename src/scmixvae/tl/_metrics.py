@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from anndata import AnnData
@@ -101,7 +103,8 @@ def evaluate(
     reference_key
         Column with the reference labels.
     exclude
-        Reference labels whose cells are left out (e.g. ``["(none)"]``).
+        Reference labels whose cells are left out (e.g. ``["(none)"]``). Cells with a
+        missing label in either column are always left out, with a warning saying how many.
 
     Returns
     -------
@@ -120,9 +123,19 @@ def evaluate(
     for column in (key, reference_key):
         if column not in adata.obs:
             raise ValueError(f"{column!r} is not a column of adata.obs.")
+    missing = (adata.obs[reference_key].isna() | adata.obs[key].isna()).to_numpy()
+    if missing.any():
+        warnings.warn(
+            f"{int(missing.sum())} of {adata.n_obs} cells have no label in {reference_key!r} or "
+            f"{key!r}; they are left out of the scores.",
+            UserWarning,
+            stacklevel=2,
+        )
     reference = adata.obs[reference_key].astype(str).to_numpy()
     labels = adata.obs[key].astype(str).to_numpy()
-    keep = ~np.isin(reference, list(exclude))
+    keep = ~np.isin(reference, list(exclude)) & ~missing
+    if not keep.any():
+        raise ValueError("No cell is left to score: every reference label is missing or excluded.")
     labels, reference = labels[keep], reference[keep]
     return {
         "acc": matched_accuracy(labels, reference),
