@@ -39,3 +39,12 @@ def trained(small_adata):
     model = scmixvae.CplMixVAE(small_adata, n_categories=4, n_hidden=32, initialization="random")
     model.train(max_epochs=3, batch_size=64, **QUIET)
     return model
+
+
+@pytest.fixture
+def h5ad(tmp_path):
+    """A simulated ``.h5ad`` of 200 cells, 4 types, 60 genes (counts in ``layers``)."""
+    adata = scmixvae.datasets.simulate(n_cells=200, n_types=4, n_genes=60, n_programme_genes=10)
+    path = tmp_path / "sim.h5ad"
+    adata.write_h5ad(path)
+    return path

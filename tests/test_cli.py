@@ -4,18 +4,10 @@ import json
 import anndata
 import pytest
 
-from scmixvae import cli, datasets
+from scmixvae import cli
 from scmixvae.module import NonFiniteLossError
 
 FAST = ["--max-epochs", "2", "--accelerator", "cpu", "--quiet"]
-
-
-@pytest.fixture
-def h5ad(tmp_path):
-    adata = datasets.simulate(n_cells=200, n_types=4, n_genes=60, n_programme_genes=10)
-    path = tmp_path / "sim.h5ad"
-    adata.write_h5ad(path)
-    return path
 
 
 def _digest(path):

@@ -18,14 +18,6 @@ FAST = ["--max-epochs", "1", "--accelerator", "cpu", "--quiet"]
 
 
 @pytest.fixture
-def h5ad(tmp_path):
-    adata = datasets.simulate(n_cells=200, n_types=4, n_genes=60, n_programme_genes=10)
-    path = tmp_path / "sim.h5ad"
-    adata.write_h5ad(path)
-    return path
-
-
-@pytest.fixture
 def large_h5ad(tmp_path):
     """Enough cells that writing the result takes a while; a UMAP is given, so none is fitted."""
     adata = datasets.simulate(n_cells=4000, n_types=4, n_genes=300, seed=1)

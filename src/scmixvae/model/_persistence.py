@@ -159,9 +159,9 @@ class SavedModel:
         elif (self.folder / LEGACY_FILE).is_file():
             if not trust_pickle:
                 raise ValueError(
-                    f"{str(self.folder)!r} holds a model saved as a pickle ({LEGACY_FILE}), "
-                    f"the format of scmixvae 0.1.0 and of scvi-tools, not scmixvae's safe "
-                    f"format. {_PICKLE_RISK}"
+                    f"{str(self.folder)!r} is not a scmixvae model in the safe format: it holds "
+                    f"a pickle ({LEGACY_FILE}), as scmixvae 0.1.0 and scvi-tools save models. "
+                    f"{_PICKLE_RISK}"
                 )
             self._read_pickle_format()
         else:
