@@ -42,7 +42,7 @@ def test_evaluate_scores_and_draws_the_confusion(h5ad, tmp_path, capsys):
     assert cli.main(["evaluate", str(out), "--reference", "type", "--json"]) == 0
     scores = json.loads(capsys.readouterr().out)
     assert {"acc", "ari", "nmi"} <= set(scores) and 0 <= scores["acc"] <= 1
-    assert (tmp_path / "annotated_confusion.png").stat().st_size > 1000
+    assert (tmp_path / "annotated_figures" / "confusion.png").stat().st_size > 1000
     assert cli.main(["evaluate", str(out), "--reference", "nope"]) == cli.EXIT_BAD_INPUT
     assert "'nope' is not a column" in capsys.readouterr().err
 

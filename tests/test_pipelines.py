@@ -92,7 +92,7 @@ def test_results_feed_scanpy_plots_and_marker_tests(small_adata):
     sc.pp.normalize_total(small_adata, target_sum=1e4)
     sc.pp.log1p(small_adata)
     sc.pp.pca(small_adata, n_comps=10)
-    sc.pp.neighbors(small_adata, transformer="sklearn")
+    sc.pp.neighbors(small_adata)
     sc.tl.umap(small_adata)
     sc.pl.umap(small_adata, color=["cplmix_type", "cplmix_confidence"], show=False)
     plt.close("all")

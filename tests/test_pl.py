@@ -3,19 +3,37 @@ import matplotlib
 matplotlib.use("agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
-from matplotlib.axes import Axes  # noqa: E402
+from conftest import QUIET  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+import scmixvae  # noqa: E402
 from scmixvae import pl  # noqa: E402
 
 
-def test_history_plot(trained):
-    ax = pl.history(trained, keys=["train_loss", "coupling_train"], show=False)
-    assert isinstance(ax, Axes) and len(ax.get_lines()) == 2
-    fig = pl.history(trained, return_fig=True)
-    assert isinstance(fig, Figure)
-    with pytest.raises(ValueError, match="not in model.history"):
-        pl.history(trained, keys=["nope"], show=False)
+def test_history_plot(small_adata):
+    # Validation is on by default from 100 held-out cells; ask for it on these 240 cells.
+    scmixvae.CplMixVAE.setup_anndata(small_adata, layer="counts")
+    trained = scmixvae.CplMixVAE(small_adata, n_categories=4, n_hidden=16)
+    trained.train(max_epochs=3, batch_size=64, check_val_every_n_epoch=1, **QUIET)
+    axes = pl.history(trained, show=False)
+    titles = [ax.get_title() for ax in axes]
+    assert titles[:2] == ["loss", "reconstruction loss"]
+    # each term has its own panel and scale; validation is drawn beside training
+    loss = axes[0]
+    assert [line.get_label() for line in loss.get_lines()] == ["train", "validation"]
+    train_epochs = loss.get_lines()[0].get_xdata()
+    assert train_epochs[0] == 1 and len(train_epochs) == len(trained.history["train_loss"])
+    assert loss.get_ylim() != axes[1].get_ylim() or len(axes) == 1
+    # a term that stayed 0 is left out and named
+    flat = [t for t in ("kl_global",) if (trained.history[f"{t}_train"] == 0).all().all()]
+    assert all(t.replace("_", " ") not in titles for t in flat)
+    _, ax = plt.subplots()
+    assert pl.history(trained, terms=["coupling"], ax=ax, show=False) is ax
+    assert isinstance(pl.history(trained, return_fig=True), Figure)
+    with pytest.raises(ValueError, match="Unknown terms"):
+        pl.history(trained, terms=["nope"], show=False)
+    with pytest.raises(ValueError, match="draws a single term"):
+        pl.history(trained, ax=ax, show=False)
     plt.close("all")
 
 

@@ -188,10 +188,10 @@ def test_type_consensus_follows_the_type_readout(trained):
     consensus = trained.get_type_consensus()
     codes = trained.get_arm_labels().apply(lambda column: column.astype(int)).to_numpy()
     expected = category_consensus(codes, trained.module.n_categories)
-    np.testing.assert_allclose(consensus.to_numpy(), expected[trained._active_categories()])
+    np.testing.assert_allclose(consensus.to_numpy(), expected[trained._active_slots()])
     trained.module.type_readout = "decoder"
     codes = trained.get_arm_labels().apply(lambda column: column.astype(int)).to_numpy()
     expected = category_consensus(codes, trained.module.n_categories)
     by_decoders = trained.get_type_consensus().to_numpy()
-    np.testing.assert_allclose(by_decoders, expected[trained._active_categories()])
+    np.testing.assert_allclose(by_decoders, expected[trained._active_slots()])
     assert not np.allclose(by_decoders, consensus.to_numpy())  # the readouts disagree here

@@ -8,6 +8,17 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
 from . import augment, datasets, module, pl, tl, train  # noqa: E402
+from ._threads import default_threads  # noqa: E402
 from .model import CplMixVAE  # noqa: E402
 
-__all__ = ["CplMixVAE", "augment", "datasets", "module", "pl", "tl", "train", "__version__"]
+__all__ = [
+    "CplMixVAE",
+    "augment",
+    "datasets",
+    "default_threads",
+    "module",
+    "pl",
+    "tl",
+    "train",
+    "__version__",
+]

@@ -22,8 +22,10 @@ import matplotlib
 matplotlib.use("agg")  # a command-line job never opens windows
 
 import anndata  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
 import scanpy as sc  # noqa: E402
 import scvi  # noqa: E402
+import torch  # noqa: E402
 
 from . import __version__, pl, tl  # noqa: E402
 from ._atomic import atomic_file  # noqa: E402
@@ -36,8 +38,10 @@ from ._cli_outputs import (  # noqa: E402
     save_figure,
     write_h5ad,
 )
+from ._threads import default_threads  # noqa: E402
 from .augment import AUGMENTATIONS  # noqa: E402
 from .model import CplMixVAE  # noqa: E402
+from .model._training_output import quiet_third_party  # noqa: E402
 from .module import LIKELIHOODS, NonFiniteLossError  # noqa: E402
 
 #: Augmentations for cells (``"affine"`` is for images and needs their shape).
@@ -63,7 +67,7 @@ def _embedding(adata: anndata.AnnData, layer: str | None) -> None:
     sc.pp.normalize_total(work, target_sum=1e4)
     sc.pp.log1p(work)
     sc.pp.pca(work, n_comps=min(30, min(work.shape) - 1))
-    sc.pp.neighbors(work, transformer="sklearn")
+    sc.pp.neighbors(work)
     sc.tl.umap(work)
     adata.obsm["X_umap"] = work.obsm["X_umap"]
 
@@ -83,9 +87,13 @@ def _fit(
     if n_types is None:
         raise InputError("pass --n-types (there is no label column to take it from).")
     max_epochs = whole_number(args.max_epochs, "--max-epochs", 1)
+    threads = whole_number(args.threads, "--threads", 1) or default_threads()
     check_accelerator(args.accelerator)
     start = time.perf_counter()
-    scvi.settings.seed = args.seed
+    torch.set_num_threads(threads)
+    if args.seed is not None:
+        with quiet_third_party():
+            scvi.settings.seed = args.seed
     CplMixVAE.setup_anndata(adata, layer=layer, batch_key=args.batch_key)
     model = CplMixVAE(
         adata,
@@ -95,9 +103,7 @@ def _fit(
         augmentation=args.augmentation,
     )
     model.train(
-        max_epochs=max_epochs,
-        accelerator=args.accelerator,
-        enable_progress_bar=not args.quiet and sys.stderr.isatty(),
+        max_epochs=max_epochs, accelerator=args.accelerator, enable_progress_bar=not args.quiet
     )
     model.annotate()
     summary = {
@@ -105,6 +111,8 @@ def _fit(
         "genes": adata.n_vars,
         "n_types": n_types,
         "augmentation": args.augmentation,
+        "seed": args.seed,
+        "threads": threads,
         "types_used": int(adata.obs["cplmix_type"].nunique()),
         "mean_agreement": round(float(adata.obs["cplmix_agreement"].mean()), 4),
         "mean_confidence": round(float(adata.obs["cplmix_confidence"].mean()), 4),
@@ -130,7 +138,11 @@ def _write_figures(model: CplMixVAE, label_key: str | None, out: Path) -> None:
         pl.history(model, show=False)
         save_figure(out / "history.png")
         largest = list(adata.obs["cplmix_type"].value_counts().index[:4])
-        pl.traversal(model, types=largest, show=False)  # their top state-driven genes
+        # The state dimension that carries the most about these types (not a collapsed one).
+        kl = model.get_state_kl().loc[largest].drop(columns="n_cells").mean()
+        dimension = int(kl.to_numpy().argmax())
+        pl.traversal(model, types=largest, dimension=dimension, show=False)
+        plt.suptitle(f"state dimension {dimension} (mean KL to its prior {kl.iloc[dimension]:.2f})")
         save_figure(out / "traversal.png")
         if label_key is not None:
             pl.confusion(adata, "cplmix_type", label_key, show=False)
@@ -206,9 +218,9 @@ def _command_evaluate(args: argparse.Namespace) -> None:
             )
     scores = tl.evaluate(adata, args.key, args.reference)
     pl.confusion(adata, args.key, args.reference, show=False)
-    figure = Path(
-        args.figure or Path(args.input).with_name(Path(args.input).stem + "_confusion.png")
-    )
+    source = Path(args.input)
+    figure = Path(args.figure or source.with_name(f"{source.stem}_figures") / "confusion.png")
+    check_writable_folder(figure.parent)
     save_figure(figure)
     if args.json:
         print(json.dumps(scores))
@@ -253,8 +265,20 @@ def _add_training_options(parser: argparse.ArgumentParser, *, n_types_required: 
     parser.add_argument(
         "--accelerator", default="auto", choices=["auto", "cpu", "gpu", "cuda", "mps"]
     )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed for reproducible results (default: none, as in the Python API)",
+    )
+    parser.add_argument(
+        "--threads",
+        default=None,
+        help="CPU threads for training (default: OMP_NUM_THREADS, else the free cores)",
+    )
+    parser.add_argument(
+        "--quiet", action="store_true", help="no progress (a bar, or lines in a log file)"
+    )
 
 
 def _add_folder_job(commands, name: str, handler, **texts) -> argparse.ArgumentParser:
@@ -320,7 +344,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("input", metavar="OUT.h5ad")
     evaluate.add_argument("--reference", required=True, help="obs column of reference labels")
     evaluate.add_argument("--key", default="cplmix_type", help="obs column of inferred types")
-    evaluate.add_argument("--figure", default=None, help="default: OUT_confusion.png")
+    evaluate.add_argument(
+        "--figure", default=None, help="default: OUT_figures/confusion.png, beside fit's figures"
+    )
     evaluate.add_argument("--json", action="store_true", help="print the scores as JSON")
     evaluate.set_defaults(handler=_command_evaluate)
 
@@ -350,12 +376,6 @@ def _terminate(signum, frame) -> None:
 def _run(args: argparse.Namespace) -> int:
     try:
         args.handler(args)
-    except (InputError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except NonFiniteLossError as error:
-        print(f"error: training failed: {error}", file=sys.stderr)
-        return EXIT_TRAINING_FAILED
     except KeyboardInterrupt:
         if _TERMINATED.is_set():
             print("terminated (SIGTERM); no output was left half-written", file=sys.stderr)
@@ -365,6 +385,12 @@ def _run(args: argparse.Namespace) -> int:
     except Exception as error:
         if args.debug:
             raise
+        if isinstance(error, InputError | ValueError):
+            print(f"error: {error}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        if isinstance(error, NonFiniteLossError):
+            print(f"error: training failed: {error}", file=sys.stderr)
+            return EXIT_TRAINING_FAILED
         print(f"error: {error} (--debug shows where)", file=sys.stderr)
         return EXIT_UNEXPECTED
     return 0

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import re
+import sys
 import warnings
-from collections.abc import Sequence
-from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import scvi
 import torch
-import torch.nn.functional as F
 from anndata import AnnData
 from mudata import MuData
 from scvi import REGISTRY_KEYS
@@ -26,12 +21,12 @@ from scvi.data.fields import (
 )
 from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin
 
-from .. import __version__
 from .._budget import epochs_for
 from ..augment import Augmenter, GenerativeAugmenter
 from ..module import CplMixVAEModule
 from ..train import CplMixVAETrainingPlan
 from ._batch_norm_calibration import recalibrate_batch_norm
+from ._inference import InferenceMixin
 from ._interpretation import InterpretationMixin
 from ._merging import CategoryMerging
 from ._persistence import PersistenceMixin, check_genes, data_source
@@ -43,6 +38,7 @@ from ._safe_training import (
     merge_history,
     restore_interrupt_handler,
 )
+from ._training_output import ProgressLines, quiet_third_party
 from ._validation import (
     get_matrix,
     refuse_view,
@@ -66,6 +62,10 @@ _OVERCLUSTERING = 2
 _MERGE_FRACTION = 0.5
 
 
+#: Held-out cells from which ``train`` validates every tenth of the epochs by default.
+_MIN_VALIDATION_CELLS = 100
+
+
 def default_max_epochs(n_obs: int) -> int:
     """Epochs used when ``train(max_epochs=None)``: ``300,000 / n_obs``, clipped to [20, 400].
 
@@ -78,38 +78,8 @@ def default_max_epochs(n_obs: int) -> int:
     return epochs_for(n_obs, _CELL_PASSES, 20, 400)
 
 
-@dataclass
-class _Posteriors:
-    """What one inference pass over the cells yields (numpy, cells first)."""
-
-    log_q: np.ndarray  # (n, A, K) per-arm log q(c | x)
-    state: np.ndarray  # (n, A, S) mean of q(s | c*, x) under the consensus type c*
-
-    @cached_property
-    def consensus_prob(self) -> np.ndarray:
-        """Arm-averaged type probabilities, ``(n, K)``."""
-        return np.exp(self.log_q).mean(axis=1)
-
-    @cached_property
-    def consensus_code(self) -> np.ndarray:
-        return self.consensus_prob.argmax(axis=1)
-
-    @cached_property
-    def arm_codes(self) -> np.ndarray:
-        return self.log_q.argmax(axis=2)
-
-    @cached_property
-    def agreement(self) -> np.ndarray:
-        """Fraction of arms whose own label equals the consensus label."""
-        return (self.arm_codes == self.consensus_code[:, None]).mean(axis=1)
-
-    @cached_property
-    def confidence(self) -> np.ndarray:
-        """Consensus probability of the assigned type."""
-        return self.consensus_prob.max(axis=1)
-
-
 class CplMixVAE(
+    InferenceMixin,
     InterpretationMixin,
     PersistenceMixin,
     PruningMixin,
@@ -382,6 +352,7 @@ class CplMixVAE(
         checkpoint_dir: str | Path | None = None,
         resume: bool = False,
         augmenter_kwargs: dict | None = None,
+        verbose: bool = False,
         **trainer_kwargs,
     ):
         """Train the model; the signature is scvi-tools' ``train``, plus checkpoints.
@@ -422,6 +393,10 @@ class CplMixVAE(
             With ``augmentation="generative"``: passed to
             :meth:`~scmixvae.augment.GenerativeAugmenter.fit` (``max_epochs``, ``batch_size``,
             ``lr``) when the augmenter is trained, before the first training of the model.
+        verbose
+            Show Lightning's messages (devices, tips, logging-interval warnings); hidden by
+            default. With a progress bar (the default) and standard error not a terminal
+            (a job writing to a log file), a line per tenth of the epochs replaces the bar.
         **trainer_kwargs
             Passed to scvi-tools' ``Trainer`` (and so to Lightning).
 
@@ -455,6 +430,17 @@ class CplMixVAE(
             callbacks.append(EpochCheckpoint(checkpoint_dir))
         recorder = InterruptRecorder()
         callbacks.append(recorder)
+        n_validation = (
+            int(validation_size * self.adata.n_obs)
+            if validation_size is not None
+            else self.adata.n_obs - int(np.ceil((train_size or 0.9) * self.adata.n_obs))
+        )
+        # A validation curve for pl.history, where the held-out cells are enough to mean one.
+        if not early_stopping and n_validation >= _MIN_VALIDATION_CELLS:
+            trainer_kwargs.setdefault("check_val_every_n_epoch", max(1, max_epochs // 10))
+        if trainer_kwargs.get("enable_progress_bar", True) and not sys.stderr.isatty():
+            trainer_kwargs["enable_progress_bar"] = False
+            callbacks.append(ProgressLines(max_epochs))
         was_trained = self.is_trained_
         # Inference leaves the module in eval mode, which Lightning would keep.
         self.module.train()
@@ -473,9 +459,7 @@ class CplMixVAE(
                 plan_kwargs or {}
             )
         try:
-            with warnings.catch_warnings():
-                # A frozen augmenter stays in eval mode on purpose (SPEC section 7.4).
-                warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
+            with quiet_third_party(not verbose):
                 super().train(
                     max_epochs=max_epochs,
                     accelerator=accelerator,
@@ -506,6 +490,7 @@ class CplMixVAE(
             )
             raise KeyboardInterrupt from None
         recalibrate_batch_norm(self, sampled_cells)
+        self._warn_if_state_collapsed(sampled_cells)
 
     def _fit_augmenter(self, fit_kwargs: dict) -> None:
         """Train a generative augmenter that is not trained yet on all cells, then freeze it."""
@@ -545,286 +530,3 @@ class CplMixVAE(
         loader = self._make_data_loader(adata=self.adata, indices=indices, batch_size=1024)
         chunks = [tensors[REGISTRY_KEYS.X_KEY].float().numpy() for tensors in loader]
         self.module.teacher.fit(np.concatenate(chunks), seed=scvi.settings.seed)
-
-    # ---- inference ----------------------------------------------------------------------
-    @torch.inference_mode()
-    def _posteriors(
-        self,
-        adata: AnnData | None,
-        indices: Sequence[int] | None,
-        batch_size: int | None,
-    ) -> _Posteriors:
-        """One pass over the cells: per-arm ``log q(c | x)`` and the state under the consensus."""
-        self._check_if_trained(warn=False)
-        adata = self._validate_anndata(adata)
-        if indices is not None and len(indices) == 0:
-            module = self.module
-            return _Posteriors(
-                np.zeros((0, module.n_arms, module.n_categories), np.float32),
-                np.zeros((0, module.n_arms, module.n_states), np.float32),
-            )
-        loader = self._make_data_loader(adata=adata, indices=indices, batch_size=batch_size)
-        module = self.module
-        module.eval()
-        log_qs, states = [], []
-        for tensors in loader:
-            x = tensors[REGISTRY_KEYS.X_KEY].to(module.device)
-            batch_index = tensors.get(REGISTRY_KEYS.BATCH_KEY)
-            z, log_q = module.classify(x.expand(module.n_arms, *x.shape), batch_index)
-            consensus = log_q.exp().mean(0).argmax(-1)
-            c = F.one_hot(consensus, module.n_categories).to(z.dtype).expand_as(log_q)
-            state_mean, _ = module.state_posterior(z, c)
-            log_qs.append(log_q.transpose(0, 1).cpu())
-            states.append(state_mean.transpose(0, 1).cpu())
-        return _Posteriors(torch.cat(log_qs).numpy(), torch.cat(states).numpy())
-
-    def _labels(self, codes: np.ndarray) -> pd.Categorical:
-        """Category codes as a categorical of names, keeping only the categories that occur."""
-        labels = pd.Categorical.from_codes(codes, categories=self.category_names)
-        return labels.remove_unused_categories()
-
-    def _active_categories(self) -> np.ndarray:
-        """Boolean mask of the categories not pruned."""
-        return self.module.active.cpu().numpy()
-
-    def _active_names(self) -> list[str]:
-        active = self._active_categories()
-        return [name for name, keep in zip(self.category_names, active, strict=True) if keep]
-
-    def _obs_names(self, adata: AnnData | None, indices: Sequence[int] | None) -> pd.Index:
-        names = (self.adata if adata is None else adata).obs_names
-        return names if indices is None else names[np.asarray(indices, dtype=int)]
-
-    def get_cell_types(
-        self,
-        adata: AnnData | None = None,
-        indices: Sequence[int] | None = None,
-        soft: bool = False,
-        batch_size: int | None = None,
-    ) -> pd.Series | pd.DataFrame:
-        """Consensus cell type of each cell across the arms.
-
-        The consensus is the argmax of the arm-averaged posterior ``mean_a q_a(c | x)``;
-        every arm sees the cell itself (no augmentation). Each arm's posterior is read from
-        its category head or its decoders, as the model's ``type_readout`` says.
-
-        Parameters
-        ----------
-        adata
-            AnnData with the same genes as the training data; ``None`` for the training data.
-        indices
-            Cells to use; ``None`` for all.
-        soft
-            Return the arm-averaged probabilities of every category instead of labels.
-        batch_size
-            Cells per inference minibatch.
-
-        Returns
-        -------
-        A categorical :class:`pandas.Series` of category names (``"0"``, ``"1"``, ...),
-        indexed by ``obs_names``; with ``soft=True`` a cells × categories DataFrame.
-
-        Examples
-        --------
-        >>> types = model.get_cell_types()  # doctest: +SKIP
-        >>> probs = model.get_cell_types(soft=True)  # doctest: +SKIP
-
-        """
-        post = self._posteriors(adata, indices, batch_size)
-        index = self._obs_names(adata, indices)
-        if soft:
-            active = self._active_categories()
-            return pd.DataFrame(
-                post.consensus_prob[:, active], index=index, columns=self._active_names()
-            )
-        return pd.Series(self._labels(post.consensus_code), index=index, name="cplmix_type")
-
-    def get_arm_labels(
-        self,
-        adata: AnnData | None = None,
-        indices: Sequence[int] | None = None,
-        batch_size: int | None = None,
-    ) -> pd.DataFrame:
-        """Each arm's own label (argmax of ``q_a(c | x)``), one column per arm: ``arm0``, ...
-
-        Examples
-        --------
-        >>> model.get_arm_labels().head()  # doctest: +SKIP
-
-        """
-        codes = self._posteriors(adata, indices, batch_size).arm_codes
-        return pd.DataFrame(
-            {f"arm{a}": self._labels(codes[:, a]) for a in range(codes.shape[1])},
-            index=self._obs_names(adata, indices),
-        )
-
-    def get_consensus(
-        self,
-        adata: AnnData | None = None,
-        indices: Sequence[int] | None = None,
-        batch_size: int | None = None,
-    ) -> pd.DataFrame:
-        """Consensus type of each cell with its confidence and the arms' agreement.
-
-        Parameters
-        ----------
-        adata
-            AnnData with the same genes as the training data; ``None`` for the training data.
-        indices
-            Cells to use; ``None`` for all.
-        batch_size
-            Cells per inference minibatch.
-
-        Returns
-        -------
-        DataFrame indexed by ``obs_names`` with columns ``type`` (categorical), ``confidence``
-        (arm-averaged probability of that type) and ``agreement`` (fraction of arms whose own
-        label is the consensus).
-
-        Examples
-        --------
-        >>> model.get_consensus()["agreement"].mean()  # doctest: +SKIP
-
-        """
-        post = self._posteriors(adata, indices, batch_size)
-        return pd.DataFrame(
-            {
-                "type": self._labels(post.consensus_code),
-                "confidence": post.confidence,
-                "agreement": post.agreement,
-            },
-            index=self._obs_names(adata, indices),
-        )
-
-    def get_state_representation(
-        self,
-        adata: AnnData | None = None,
-        indices: Sequence[int] | None = None,
-        arm: int = 0,
-        batch_size: int | None = None,
-    ) -> np.ndarray:
-        """Mean of ``q(s | c, x)`` with ``c`` the cell's consensus type, from one arm.
-
-        Each arm has its own state space, so states of different arms are not averaged.
-
-        Parameters
-        ----------
-        adata
-            AnnData with the same genes as the training data; ``None`` for the training data.
-        indices
-            Cells to use; ``None`` for all.
-        arm
-            Which arm's state encoder to use.
-        batch_size
-            Cells per inference minibatch.
-
-        Returns
-        -------
-        Array of shape ``(n_cells, n_states)``.
-
-        Examples
-        --------
-        >>> adata.obsm["X_cplmix_state"] = model.get_state_representation()  # doctest: +SKIP
-
-        """
-        self._check_arm(arm)
-        return self._posteriors(adata, indices, batch_size).state[:, arm]
-
-    def annotate(
-        self,
-        adata: AnnData | None = None,
-        key_added: str = "cplmix",
-        arm: int = 0,
-        batch_size: int | None = None,
-    ) -> None:
-        """Write types, confidence, agreement, per-arm labels and states into the AnnData.
-
-        All results come from one inference pass and are written only once it succeeded.
-
-        Parameters
-        ----------
-        adata
-            AnnData with the training genes; ``None`` for the training data.
-        key_added
-            Prefix of every key written (default ``"cplmix"``).
-        arm
-            Arm whose state encoder gives ``X_{key_added}_state``.
-        batch_size
-            Cells per inference minibatch.
-
-        Notes
-        -----
-        Sets, with the default ``key_added``:
-
-        ``obs["cplmix_type"]``
-            consensus type (categorical of category names);
-        ``obs["cplmix_confidence"]``
-            consensus probability of that type;
-        ``obs["cplmix_agreement"]``
-            fraction of arms agreeing with the consensus;
-        ``obs["cplmix_type_arm{a}"]``
-            each arm's own label;
-        ``obsm["X_cplmix_state"]``
-            state of the cell under its type, ``(n_cells, n_states)``;
-        ``obsm["cplmix_type_prob"]``
-            arm-averaged type probabilities, ``(n_cells, n_categories)``, columns in the
-            order of ``uns["cplmix"]["categories"]``;
-        ``uns["cplmix"]``
-            the model's settings and the category names.
-
-        Examples
-        --------
-        >>> model.annotate()  # doctest: +SKIP
-        >>> sc.pl.umap(adata, color="cplmix_type")  # doctest: +SKIP
-
-        """
-        self._check_arm(arm)
-        target = self.adata if adata is None else adata
-        post = self._posteriors(adata, None, batch_size)
-        arm_codes = post.arm_codes
-        stale = target.obs.columns[
-            target.obs.columns.str.fullmatch(rf"{re.escape(key_added)}_type_arm\d+")
-        ]
-        target.obs.drop(columns=stale, inplace=True)  # e.g. from a model with more arms
-        target.obs[f"{key_added}_type"] = self._labels(post.consensus_code)
-        target.obs[f"{key_added}_confidence"] = post.confidence
-        target.obs[f"{key_added}_agreement"] = post.agreement
-        for a in range(arm_codes.shape[1]):
-            target.obs[f"{key_added}_type_arm{a}"] = self._labels(arm_codes[:, a])
-        target.obsm[f"X_{key_added}_state"] = post.state[:, arm]
-        target.obsm[f"{key_added}_type_prob"] = post.consensus_prob[:, self._active_categories()]
-        target.uns[key_added] = self.settings() | {"state_arm": arm}
-        rounds = getattr(self, "pruning_rounds_", None)
-        if rounds is not None:
-            target.uns[key_added]["pruning_rounds"] = rounds.drop(columns="type_consensus")
-
-    def settings(self) -> dict:
-        """Return the model's settings, as stored in ``uns["cplmix"]`` by :meth:`annotate`.
-
-        Examples
-        --------
-        >>> model.settings()["n_arms"]  # doctest: +SKIP
-        2
-
-        """
-        module = self.module
-        augmenter = module.augmenter
-        return {
-            "n_categories": self.n_types,
-            "n_states": module.n_states,
-            "n_arms": module.n_arms,
-            "likelihood": module.likelihood,
-            "augmentation": type(augmenter).__name__,
-            "state_prior": module.state_prior,
-            "initialization": module.initialization,
-            "clustering_input": module.clustering_input,
-            "type_readout": module.type_readout,
-            "merge_method": module.merge_method,
-            "merge_connectivity": module.merge_connectivity,
-            "merge_depth_normalised": module.merge_depth_normalised,
-            "coupling_weight": module.coupling_weight,
-            "entropy_weight": module.entropy_weight,
-            "kl_weight": module.kl_weight,
-            "categories": self._active_names(),
-            "scmixvae_version": __version__,
-        }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import torch
@@ -11,6 +13,9 @@ from ..module._likelihoods import COUNT_LIKELIHOODS
 
 # Count likelihoods decode to expression per this many counts (as scanpy's normalize_total).
 DECODED_LIBRARY_SIZE = 1e4
+#: A state dimension whose mean KL to its prior in a type is below this (nats) carries
+#: nothing about the cells of that type: it has collapsed onto the prior.
+COLLAPSED_KL = 0.05
 
 
 class InterpretationMixin:
@@ -32,6 +37,57 @@ class InterpretationMixin:
         n_arms = self.module.n_arms
         if isinstance(arm, bool) or not isinstance(arm, int | np.integer) or not 0 <= arm < n_arms:
             raise ValueError(f"arm must be an integer in [0, {n_arms}), got {arm!r}.")
+
+    def get_state_kl(
+        self, adata=None, indices=None, arm: int = 0, batch_size: int | None = None
+    ) -> pd.DataFrame:
+        """Mean KL of each state dimension to its prior, per type: what the state carries.
+
+        For every cell, ``KL(q(s_d | c, x) || p(s_d | c))`` of each dimension ``d`` under its
+        consensus type ``c``, averaged over the cells of each type. A dimension near 0 in a
+        type (below ``COLLAPSED_KL``, 0.05 nats) has collapsed onto the prior there: its
+        traversal shows the decoder's response to a state no cell occupies differently.
+
+        Parameters
+        ----------
+        adata, indices, batch_size
+            As in :meth:`get_cell_types`.
+        arm
+            Which arm's state encoder to read.
+
+        Returns
+        -------
+        DataFrame, types × state dimensions (``dim0``, ``dim1``, ...), with the column
+        ``n_cells``.
+
+        Examples
+        --------
+        >>> model.get_state_kl()  # doctest: +SKIP
+
+        """
+        self._check_arm(arm)
+        post = self._posteriors(adata, indices, batch_size)
+        kl = pd.DataFrame(
+            post.state_kl[:, arm], columns=[f"dim{d}" for d in range(post.state_kl.shape[2])]
+        )
+        kl["type"] = self._labels(post.consensus_code)
+        table = kl.groupby("type", observed=True).mean()
+        table["n_cells"] = kl.groupby("type", observed=True).size()
+        return table
+
+    def _warn_if_state_collapsed(self, indices: np.ndarray) -> None:
+        """Warn when a state dimension has collapsed in most types (of 10 cells or more)."""
+        table = self.get_state_kl(indices=indices)
+        table = table[table["n_cells"] >= 10].drop(columns="n_cells")
+        collapsed = [d for d in table if (table[d] < COLLAPSED_KL).mean() > 0.5]
+        if len(table) and collapsed:
+            warnings.warn(
+                f"State dimension(s) {collapsed} carry almost nothing (KL to the prior below "
+                f"{COLLAPSED_KL} nats) in most types: their traversals are flat by "
+                "construction. model.get_state_kl() gives the KL per type and dimension.",
+                UserWarning,
+                stacklevel=3,
+            )
 
     def _types_and_states(self, arm: int) -> tuple[pd.Series, np.ndarray]:
         """Consensus type and state (of ``arm``) of every training cell, in one inference pass."""

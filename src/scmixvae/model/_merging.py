@@ -8,7 +8,8 @@ scores every sampled cell under every category, merges the categories into ``K``
 teacher's PCA; per count with its ``merge_depth_normalised``), points each merged centroid
 of the teacher to its group's representative, and merges the categories in the module
 (:meth:`~scmixvae.module.CplMixVAEModule.merge_into`): a type's posterior is the sum of its
-clusters' posteriors. Training then goes on with the merged labels.
+clusters' posteriors. Training then goes on with the merged labels, and the ``K`` types are
+named ``"0"`` to ``"K-1"`` from the largest.
 """
 
 from __future__ import annotations
@@ -90,6 +91,26 @@ def merge_over_clusters(model, indices: np.ndarray, n_types: int) -> None:
     )
     with torch.no_grad():
         module.merge_into(groups)
+    sizes = np.bincount(groups[evidence.clusters], minlength=n_categories)
+    model.category_names = names_by_size(module.active.cpu().numpy(), sizes)
+
+
+def names_by_size(active: np.ndarray, sizes: np.ndarray) -> list[str]:
+    """Name the active categories ``"0"``, ``"1"``, ... from the largest, as Leiden does.
+
+    Inactive (merged-away) categories get names no cell is ever given.
+
+    Examples
+    --------
+    >>> names_by_size(np.array([True, False, True, True]), np.array([5, 0, 9, 1]))
+    ['1', 'merged_1', '0', '2']
+
+    """
+    names = [f"merged_{k}" for k in range(len(active))]
+    order = sorted(np.flatnonzero(active), key=lambda k: (-sizes[k], k))
+    for rank, k in enumerate(order):
+        names[k] = str(rank)
+    return names
 
 
 class CategoryMerging(Callback):

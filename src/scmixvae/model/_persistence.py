@@ -54,6 +54,14 @@ def _is_frame_dict(value) -> bool:
     return isinstance(value, dict) and all(isinstance(v, pd.DataFrame) for v in value.values())
 
 
+def _is_string_list(value) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def _is_string_list(value) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
 def _is_index_array(value) -> bool:
     return isinstance(value, np.ndarray) and value.ndim == 1 and value.dtype.kind in "iu"
 
@@ -66,9 +74,8 @@ SAVED_ATTRIBUTES = {
     "train_indices_": _is_index_array,
     "validation_indices_": _is_index_array,
     "test_indices_": _is_index_array,
-    "training_genes_": lambda value: (
-        isinstance(value, list) and all(isinstance(gene, str) for gene in value)
-    ),
+    "training_genes_": _is_string_list,
+    "category_names": _is_string_list,
     "augmenter_history_": lambda value: isinstance(value, dict),
     "pruning_rounds_": lambda value: isinstance(value, pd.DataFrame),
 }

@@ -66,7 +66,7 @@ class PruningMixin:
             total += losses.reconstruction_loss_sum.item()
         kappa = category_consensus(np.concatenate(codes), module.n_categories)
         consensus = pd.Series(
-            kappa[self._active_categories()], index=self._active_names(), name="consensus"
+            kappa[self._active_slots()], index=self._active_names(), name="consensus"
         )
         return consensus, total / self.adata.n_obs
 
@@ -143,7 +143,10 @@ class PruningMixin:
             max_rounds = n_active - min_categories
         if max_rounds < 0 or (steps_per_round is not None and steps_per_round < 1):
             raise ValueError("max_rounds must be >= 0 and steps_per_round >= 1.")
-        train_kwargs = {"batch_size": batch_size or 256} | train_kwargs
+        train_kwargs = {
+            "batch_size": batch_size or 256,
+            "enable_progress_bar": False,
+        } | train_kwargs
         steps_per_epoch = math.ceil(len(self.train_indices) / train_kwargs["batch_size"])
         if steps_per_round is None:
             initial_steps = len(self.history["train_loss"]) * steps_per_epoch

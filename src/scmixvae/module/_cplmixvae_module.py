@@ -251,6 +251,7 @@ class CplMixVAEModule(BaseModuleClass):
         self.n_input = n_input
         self.n_categories = n_categories
         self.n_states = n_states
+        self.n_latent = n_latent
         self.n_arms = n_arms
         self.n_batch = n_batch
         self.likelihood = likelihood

@@ -9,6 +9,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from ..model._interpretation import COLLAPSED_KL
 from ..tl import state_gene_scores
 from ..tl import traversal as traversal_table
 from ..tl._gene_sets import resolve_gene_groups
@@ -64,7 +65,10 @@ def traversal(
         error. ``None`` draws the 5 top-scoring state genes of each type
         (:func:`~scmixvae.tl.state_gene_scores`).
     dimension
-        The state dimension stepped.
+        The state dimension stepped. A type in which it has collapsed onto its prior
+        (mean KL below 0.05 nats, :meth:`~scmixvae.CplMixVAE.get_state_kl`) is drawn faded
+        and titled "collapsed": its stripes are flat because the state carries nothing
+        there, not because no gene responds.
     n_steps, quantile_range, state_range, arm
         As in :func:`~scmixvae.tl.traversal`.
     values
@@ -131,6 +135,7 @@ def traversal(
     else:
         fig, axes = ax.figure, [ax]
     colors = _type_colors(model.adata, key)
+    kl = model.get_state_kl(arm=arm)[f"dim{dimension}"]
     for panel, name in zip(axes, type_names, strict=False):
         block = table[table["type"] == name]
         wide = block.pivot_table(index="step", columns="gene", values=values, observed=True)
@@ -139,6 +144,9 @@ def traversal(
             matrix, aspect="auto", cmap=cmap, vmin=0.0, vmax=vmax, interpolation="nearest"
         )
         _label_panel(panel, block, columns, name, colors.get(name, "black"), dimension)
+        if name in kl.index and kl[name] < COLLAPSED_KL:  # flat by construction: say so
+            panel.set_title(f"type {name}: s{dimension} collapsed (KL {kl[name]:.2f})")
+            panel.images[0].set_alpha(0.35)
     for panel in axes[len(type_names) :]:
         panel.set_visible(False)
     label = "expression / gene max" if values == "normalized_expression" else "expression"

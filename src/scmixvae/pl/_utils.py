@@ -58,7 +58,7 @@ def fraction_heatmap(
     With ``cluster_rows`` the rows are ordered by average-linkage clustering of their
     fraction profiles, so that similar rows sit together.
     """
-    fractions = table.to_numpy(dtype=float)
+    fractions = table.to_numpy(dtype=float, copy=True)  # pandas 3 may hand out a read-only view
     fractions /= fractions.sum(axis=1, keepdims=True)
     row_order = np.arange(len(fractions))
     if cluster_rows and len(fractions) > 2:
