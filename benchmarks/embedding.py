@@ -1,0 +1,150 @@
+"""Embedding benchmark: is ``obsm["X_cplmix"]`` a latent space to give ``sc.pp.neighbors``?
+
+For each real dataset and seed, the package defaults are trained (``CplMixVAE(adata, K)`` with
+K the number of reference labels, ``train()``, ``annotate()``), and ``X_cplmix`` is scored
+against ``X_pca`` (50 PCs of log-normalised counts, scanpy's usual input) and ``X_scVI``
+(scvi-tools' defaults) by two label-based measures, the reference labels never seen by
+any of them:
+
+- kNN purity: the share of each cell's 15 nearest neighbours (Euclidean) with its label,
+  averaged over cells;
+- silhouette: scikit-learn's ``silhouette_score`` of the labels in the space (Euclidean).
+
+Zeisel is embedded once and scored against both label levels (7 classes; 47 subclasses,
+cells without a subclass left out).
+
+    python benchmarks/embedding.py --seed 0 1 2
+    python benchmarks/embedding.py --render
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scvi
+from accuracy import QUIET, load, pca_neighbors, scvi_neighbors
+from sklearn.metrics import silhouette_score
+from sklearn.neighbors import NearestNeighbors
+
+import scmixvae
+
+HERE = Path(__file__).parent
+RESULTS = HERE / "results" / "embedding.jsonl"
+#: Datasets embedded, and the label columns each is scored against.
+SCORED = {"zeisel7": ["class", "subclass"], "pbmc": ["bulk_labels"]}
+N_NEIGHBOURS = 15
+
+
+def knn_purity(embedding: np.ndarray, labels: np.ndarray) -> float:
+    """Mean share of each cell's 15 nearest neighbours (itself excluded) with its label."""
+    index = NearestNeighbors(n_neighbors=N_NEIGHBOURS + 1).fit(embedding)
+    neighbours = index.kneighbors(embedding, return_distance=False)[:, 1:]
+    return float((labels[neighbours] == labels[:, None]).mean())
+
+
+def scores(embedding: np.ndarray, labels: pd.Series) -> dict:
+    keep = (labels.astype(str) != "(none)").to_numpy()
+    values = labels.astype(str).to_numpy()[keep]
+    space = embedding[keep]
+    return {"knn_purity": knn_purity(space, values), "silhouette": silhouette_score(space, values)}
+
+
+def run(dataset: str, seed: int) -> list[dict]:
+    adata, label = load(dataset)
+    start = time.perf_counter()
+    scvi.settings.seed = seed
+    scmixvae.CplMixVAE.setup_anndata(adata, layer="counts")
+    model = scmixvae.CplMixVAE(adata, n_categories=adata.obs[label].nunique())
+    model.train(accelerator="cpu", **QUIET)
+    model.annotate()
+    seconds = round(time.perf_counter() - start, 1)
+    spaces = {
+        "X_cplmix": adata.obsm["X_cplmix"],
+        "X_pca": pca_neighbors(adata, seed).obsm["X_pca"],
+        "X_scVI": scvi_neighbors(adata, seed, dataset).obsm["X_scVI"],
+    }
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE
+    ).stdout.strip()
+    rows = []
+    for column in SCORED[dataset]:
+        for space, embedding in spaces.items():
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "labels": column,
+                    "space": space,
+                    "seed": seed,
+                    "dimensions": embedding.shape[1],
+                    **scores(np.asarray(embedding), adata.obs[column]),
+                    "cplmix_seconds": seconds,
+                    "commit": commit,
+                    "machine": f"{platform.machine()}, {platform.node()}",
+                    "versions": f"scmixvae {scmixvae.__version__}, scvi-tools {scvi.__version__}",
+                }
+            )
+    return rows
+
+
+def render() -> None:
+    rows = pd.DataFrame([json.loads(line) for line in RESULTS.read_text().splitlines()])
+    summary = (
+        rows.groupby(["dataset", "labels", "space"], sort=False)
+        .agg(
+            knn=("knn_purity", "mean"),
+            knn_sd=("knn_purity", "std"),
+            sil=("silhouette", "mean"),
+            sil_sd=("silhouette", "std"),
+            dims=("dimensions", "first"),
+            seeds=("seed", lambda s: " ".join(map(str, sorted(s)))),
+            commit=("commit", lambda c: " ".join(sorted(set(c)))),
+        )
+        .reset_index()
+    )
+    lines = [
+        "# Embedding: X_cplmix against X_pca and X_scVI",
+        "",
+        "Command: `python benchmarks/embedding.py --seed 0 1 2` then `--render`. Package "
+        "defaults (K = the number of reference labels); X_pca: 50 PCs of log-normalised "
+        "counts; X_scVI: scvi-tools' defaults. kNN purity: share of the 15 nearest neighbours "
+        "with the cell's label; silhouette of the labels (Euclidean). Mean ± s.d. over seeds. "
+        f"Machine: {rows['machine'].iloc[0]}; {rows['versions'].iloc[0]}.",
+        "",
+        "| data | labels | space | dims | kNN purity | silhouette | seeds | commit |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in summary.itertuples():
+        knn_sd = "" if np.isnan(row.knn_sd) else f" ± {row.knn_sd:.3f}"
+        sil_sd = "" if np.isnan(row.sil_sd) else f" ± {row.sil_sd:.3f}"
+        lines.append(
+            f"| {row.dataset} | {row.labels} | {row.space} | {row.dims} | {row.knn:.3f}{knn_sd} "
+            f"| {row.sil:.3f}{sil_sd} | {row.seeds} | {row.commit} |"
+        )
+    (HERE / "embedding.md").write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dataset", nargs="+", default=list(SCORED), choices=list(SCORED))
+    parser.add_argument("--seed", nargs="+", type=int, default=[0])
+    parser.add_argument("--render", action="store_true")
+    args = parser.parse_args()
+    if not args.render:
+        for seed in args.seed:
+            for dataset in args.dataset:
+                rows = run(dataset, seed)
+                with open(RESULTS, "a") as handle:
+                    handle.writelines(json.dumps(row) + "\n" for row in rows)
+                print(json.dumps(rows[:3]), flush=True)
+    render()
+
+
+if __name__ == "__main__":
+    main()
