@@ -104,7 +104,7 @@ def cplmix(adata, k, seed, train_kwargs=None, **model_kwargs):
 def pca_graph(work: anndata.AnnData, seed: int) -> anndata.AnnData:
     """50 PCs of ``work.X`` and their 15-neighbour graph, in place; returns ``work``."""
     sc.pp.pca(work, n_comps=50, random_state=seed)
-    # scanpy 1.11 + scipy 1.17 crash in the default transformer on large csr_array input.
+    # Exact neighbours (sklearn): the baselines' graphs are the same on every machine.
     sc.pp.neighbors(work, use_rep="X_pca", transformer="sklearn", random_state=seed)
     return work
 

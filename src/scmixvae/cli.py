@@ -15,6 +15,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -29,7 +30,14 @@ import torch  # noqa: E402
 
 from . import __version__, pl, tl  # noqa: E402
 from ._atomic import atomic_file  # noqa: E402
-from ._cli_inputs import BUILTIN, InputError, load_data, read_h5ad, whole_number  # noqa: E402
+from ._cli_inputs import (  # noqa: E402
+    BUILTIN,
+    InputError,
+    add_training_options,
+    load_data,
+    read_h5ad,
+    whole_number,
+)
 from ._cli_outputs import (  # noqa: E402
     check_accelerator,
     check_model_folder,
@@ -39,13 +47,10 @@ from ._cli_outputs import (  # noqa: E402
     write_h5ad,
 )
 from ._threads import default_threads  # noqa: E402
-from .augment import AUGMENTATIONS  # noqa: E402
 from .model import CplMixVAE  # noqa: E402
 from .model._training_output import quiet_third_party  # noqa: E402
-from .module import LIKELIHOODS, NonFiniteLossError  # noqa: E402
+from .module import NonFiniteLossError  # noqa: E402
 
-#: Augmentations for cells (``"affine"`` is for images and needs their shape).
-CELL_AUGMENTATIONS = [name for name in AUGMENTATIONS if name != "affine"]
 EXIT_BAD_INPUT, EXIT_TRAINING_FAILED, EXIT_UNEXPECTED = 1, 3, 4
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
 
@@ -58,16 +63,12 @@ class _Terminated(KeyboardInterrupt):
 _TERMINATED = threading.Event()
 
 
-def _embedding(adata: anndata.AnnData, layer: str | None) -> None:
-    """Compute a UMAP of the cells (from the counts model's input) unless the data carry one."""
+def _embedding(adata: anndata.AnnData) -> None:
+    """Compute a UMAP of the model's latent space ``X_cplmix`` unless the data carry one."""
     if "X_umap" in adata.obsm:
         return
-    counts = adata.X if layer is None else adata.layers[layer]
-    work = anndata.AnnData(counts.copy(), obs=adata.obs[[]])
-    sc.pp.normalize_total(work, target_sum=1e4)
-    sc.pp.log1p(work)
-    sc.pp.pca(work, n_comps=min(30, min(work.shape) - 1))
-    sc.pp.neighbors(work)
+    work = anndata.AnnData(obs=adata.obs[[]], obsm={"X_cplmix": adata.obsm["X_cplmix"]})
+    sc.pp.neighbors(work, use_rep="X_cplmix")
     sc.tl.umap(work)
     adata.obsm["X_umap"] = work.obsm["X_umap"]
 
@@ -166,7 +167,7 @@ def _run_into_folder(args: argparse.Namespace, data: str) -> dict:
     check_writable_folder(out)
     adata, layer, label_key = load_data(data, args.layer, args.label_key)
     model, summary = _fit(adata, args, layer, label_key, _n_types(args))
-    _embedding(adata, layer)
+    _embedding(adata)
     write_h5ad(adata, out / "annotated.h5ad")
     model.save(out / "model", overwrite=True)  # the job's own folder: rewritten each run
     summary = {"data": data} | summary
@@ -199,7 +200,7 @@ def _command_fit(args: argparse.Namespace) -> None:
         check_model_folder(Path(args.model_dir), args.overwrite)
     adata = read_h5ad(args.input)
     model, summary = _fit(adata, args, args.layer, args.label_key, _n_types(args))
-    _embedding(adata, args.layer)
+    _embedding(adata)
     write_h5ad(adata, output)
     if args.model_dir:
         model.save(args.model_dir, overwrite=args.overwrite)
@@ -236,56 +237,11 @@ def _command_convert(args: argparse.Namespace) -> None:
     print(f"wrote {args.output} (safe format)")
 
 
-def _add_training_options(parser: argparse.ArgumentParser, *, n_types_required: bool) -> None:
-    parser.add_argument(
-        "--n-types",
-        "--n-categories",
-        dest="n_types",
-        required=n_types_required,
-        default=None,
-        help="number of types K"
-        + ("" if n_types_required else " (default: the number of reference labels)"),
-    )
-    parser.add_argument("--layer", default=None, help="layer with raw counts (default: X)")
-    parser.add_argument("--batch-key", default=None, help="obs column with batches")
-    parser.add_argument(
-        "--label-key", default=None, help="obs column with reference labels, for scoring"
-    )
-    parser.add_argument("--n-arms", type=int, default=2, help="coupled arms (default: 2)")
-    parser.add_argument("--likelihood", default="nb", choices=LIKELIHOODS)
-    parser.add_argument(
-        "--augmentation",
-        default="none",
-        choices=CELL_AUGMENTATIONS,
-        help="each arm's copy of a cell in training (default: none)",
-    )
-    parser.add_argument(
-        "--max-epochs", default=None, help="default: 300,000 cells seen, 20-400 epochs"
-    )
-    parser.add_argument(
-        "--accelerator", default="auto", choices=["auto", "cpu", "gpu", "cuda", "mps"]
-    )
-    parser.add_argument(
-        "--seed",
-        type=int,
-        default=None,
-        help="seed for reproducible results (default: none, as in the Python API)",
-    )
-    parser.add_argument(
-        "--threads",
-        default=None,
-        help="CPU threads for training (default: OMP_NUM_THREADS, else the free cores)",
-    )
-    parser.add_argument(
-        "--quiet", action="store_true", help="no progress (a bar, or lines in a log file)"
-    )
-
-
 def _add_folder_job(commands, name: str, handler, **texts) -> argparse.ArgumentParser:
     """Add a command that trains and writes everything into one ``--out`` folder."""
     parser = commands.add_parser(name, **texts)
     parser.add_argument("--out", default="scmixvae_out", help="output folder")
-    _add_training_options(parser, n_types_required=False)
+    add_training_options(parser, n_types_required=False)
     parser.set_defaults(handler=handler)
     return parser
 
@@ -308,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fit.add_argument("input", metavar="IN.h5ad")
     fit.add_argument("-o", "--output", required=True, metavar="OUT.h5ad")
-    _add_training_options(fit, n_types_required=True)
+    add_training_options(fit, n_types_required=True)
     fit.add_argument("--figures", default=None, help="figure folder (default: OUT_figures/)")
     fit.add_argument("--model-dir", default=None, help="also save the model to this folder")
     fit.add_argument(
@@ -368,6 +324,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Print a warning as one ``warning: ...`` line, without the source line behind it."""
+    print(f"warning: {message}", file=sys.stderr)
+
+
 def _terminate(signum, frame) -> None:
     _TERMINATED.set()
     raise _Terminated
@@ -399,14 +360,16 @@ def _run(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``scmixvae`` command; returns the exit code."""
     args = build_parser().parse_args(argv)
-    if threading.current_thread() is not threading.main_thread():
-        return _run(args)
     _TERMINATED.clear()
-    previous = signal.signal(signal.SIGTERM, _terminate)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
+    show_warning, warnings.showwarning = warnings.showwarning, _show_warning
     try:
         return _run(args)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+        warnings.showwarning = show_warning
 
 
 if __name__ == "__main__":  # pragma: no cover
