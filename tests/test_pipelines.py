@@ -63,7 +63,7 @@ def test_views_setup_is_refused_inference_works(small_adata):
     assert (types.astype(str) == expected.astype(str)).all()
 
 
-def test_mudata_rna_modality():
+def test_mudata_rna_modality(tmp_path):
     rna = scmixvae.datasets.simulate(n_cells=240, n_types=4, n_genes=60, n_programme_genes=10)
     protein = anndata.AnnData(
         np.random.default_rng(0).poisson(5, size=(rna.n_obs, 6)).astype(np.float32),
@@ -85,6 +85,10 @@ def test_mudata_rna_modality():
     assert mdata.obsm["X_cplmix_state"].shape == (rna.n_obs, 2)
     table = scmixvae.tl.traversal(model, n_steps=3, genes=["IEG_00"])
     assert set(table["gene"]) == {"IEG_00"}
+    model.save(tmp_path / "m", save_anndata=True)
+    for data in (None, mdata):  # the saved MuData, then the caller's
+        loaded = scmixvae.CplMixVAE.load(tmp_path / "m", adata=data)
+        assert loaded.get_cell_types().equals(model.get_cell_types())
 
 
 def test_results_feed_scanpy_plots_and_marker_tests(small_adata):

@@ -1,4 +1,4 @@
-"""Augmenters that give each arm its own type-preserving copy of a cell (SPEC section 3)."""
+"""Augmenters that give each arm its own type-preserving copy of a cell (docs: method)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Small random affine transforms of images, for data laid out as pixels (SPEC section 3)."""
+"""Small random affine transforms of images, for data laid out as pixels."""
 
 from __future__ import annotations
 

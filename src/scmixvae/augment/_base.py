@@ -1,8 +1,9 @@
 """The augmenter interface: how each arm gets its own type-preserving copy of a cell.
 
-SPEC section 3. An augmenter is a :class:`torch.nn.Module` that maps a minibatch ``(B, D)`` to
-``A`` copies ``(A, B, D)``, drawing independent randomness per arm. It runs inside the module,
-on the module's device, and only in training: at inference every arm sees the cell itself.
+See docs/method.md, "Augmentation". An augmenter is a :class:`torch.nn.Module` that maps
+a minibatch ``(B, D)`` to ``A`` copies ``(A, B, D)``, drawing independent randomness per arm.
+It runs inside the module, on the module's device, and only in training: at inference every
+arm sees the cell itself.
 A learned augmenter (the deep generative one) plugs in by subclassing :class:`Augmenter`.
 """
 

@@ -1,4 +1,4 @@
-"""The deep generative augmenter (SPEC section 3): new cells near a cell in a learned space.
+"""The deep generative augmenter (the paper's): new cells near a cell in a learned space.
 
 A generator maps a cell plus noise to a copy of it; a discriminator tells real cells from copies.
 Both work on the log-normalised expression ``log1p(10^4 · x / library)`` of count data (or on the
@@ -14,7 +14,7 @@ values themselves for other data). The generator is trained, without labels, on 
 
 The discriminator sees continuous expression, so every term reaches the generator by ordinary
 backpropagation (the research code binarised copies before the discriminator and so trained only
-the reconstruction; SPEC section 7.3). Copies keep the input's zero pattern. Once trained, the
+the reconstruction). Copies keep the input's zero pattern. Once trained, the
 augmenter is frozen (:meth:`GenerativeAugmenter.freeze`): eval mode, no gradients, for good.
 """
 
@@ -57,9 +57,9 @@ class GeneratorLosses:
 class GenerativeAugmenter(Augmenter):
     """A VAE-GAN-like generator of type-preserving copies, trained once and then frozen.
 
-    Architecture (SPEC section 3): body ``D → D/5 → D/5 → 100 → 100``, noise ``N(0, I_50)``
-    mixed in to a latent of 10, a mirrored decoder with a ReLU output; discriminator
-    ``D → 100 → 100 → 1``.
+    Architecture (docs/method.md, "Augmentation"): body ``D → D/5 → D/5 → 100 → 100``,
+    noise ``N(0, I_50)`` mixed in to a latent of 10, a mirrored decoder with a ReLU output;
+    discriminator ``D → 100 → 100 → 1``.
 
     Parameters
     ----------
@@ -212,7 +212,7 @@ class GenerativeAugmenter(Augmenter):
             epochs (3,005 cells: 33 epochs). The research code's 1,000 epochs would take hours
             on a CPU; ``benchmarks/augmentation.md`` shows what the shorter budget keeps.
         batch_size, lr
-            Cells per step and Adam's learning rate (SPEC section 3: batch 1,000, lr 1e-3).
+            Cells per step and Adam's learning rate (the paper's: batch 1,000, lr 1e-3).
         seed
             Seeds the minibatch order, the noise and the initial weights' further draws.
         device
@@ -282,7 +282,7 @@ class GenerativeAugmenter(Augmenter):
             self.freeze()
 
     def train(self, mode: bool = True) -> GenerativeAugmenter:
-        """Switch modes, except once frozen: a frozen augmenter stays in eval mode (SPEC 7.4)."""
+        """Switch modes, except once frozen: a frozen augmenter stays in eval mode."""
         return super().train(mode and not bool(self.frozen))
 
     # ---- augmenter protocol -------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Simple, parameter-free augmenters (SPEC section 3, "Simple alternatives")."""
+"""Simple, parameter-free augmenters (docs/method.md, "Augmentation")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Arm consensus per category and the choice of K from a pruning curve (SPEC section 4)."""
+"""Arm consensus per category and the choice of K from a pruning curve (docs: method)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ def category_consensus(arm_codes: np.ndarray, n_categories: int) -> np.ndarray:
     """Consensus ``κ_k = M_kk / max(row_k, col_k)`` per category, averaged over arm pairs.
 
     ``M`` is the ``K × K`` count matrix of two arms' argmax labels. A category that neither
-    arm uses gets ``0``. Every cell counts: nothing is dropped (SPEC section 7.5).
+    arm uses gets ``0``. Every cell counts: nothing is dropped (the research code dropped cells).
 
     Parameters
     ----------
@@ -47,9 +47,9 @@ def select_round(rounds: pd.DataFrame, threshold: float) -> int:
     """Index of the pruning round to keep: the one after the largest consensus jump.
 
     Among the rounds whose mean consensus reaches ``threshold``, take the one that follows
-    the largest rise in mean consensus from its previous round (the reference rule of SPEC
-    section 4). If no round reaches ``threshold``, take the round with the highest mean
-    consensus. Ties go to the larger ``K``.
+    the largest rise in mean consensus from its previous round (the paper's reference
+    rule; docs/method.md, "Choosing K"). If no round reaches ``threshold``, take the round
+    with the highest mean consensus. Ties go to the larger ``K``.
 
     Parameters
     ----------

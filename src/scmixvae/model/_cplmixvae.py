@@ -90,7 +90,7 @@ class CplMixVAE(
 
     ``n_arms`` mixture VAEs, each seeing its own augmented copy of every cell, are trained
     jointly and pushed to agree on the type through the perturbed Aitchison coupling
-    (Marghi et al., ICLR 2022; ``SPEC.md``). The consensus of the arms is the cell type; the
+    (Marghi et al., ICLR 2022; ``docs/method.md``). The consensus of the arms is the cell type; the
     state ``s`` drawn from ``q(s | c, x)`` is the within-type continuous variation.
 
     Parameters

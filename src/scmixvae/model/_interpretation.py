@@ -1,4 +1,4 @@
-"""Decoding chosen (type, state) pairs: the model side of traversals (SPEC section 1)."""
+"""Decoding chosen (type, state) pairs: the model side of traversals (docs/method.md, "One arm")."""
 
 from __future__ import annotations
 

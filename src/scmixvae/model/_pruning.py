@@ -1,6 +1,6 @@
 """Consensus pruning: choose the number of types by masking categories the arms disagree on.
 
-SPEC section 4, without the research code's defects (section 7.5): the stop rule is live,
+docs/method.md, "Choosing K", without the research code's defects: the stop rule is live,
 pruned categories are masked in the module (their posterior is exactly 0), and the
 consensus counts every cell.
 """
@@ -35,7 +35,7 @@ class PruningMixin:
         """Consensus of the arms on each surviving category, on the training cells.
 
         ``κ_k = M_kk / max(row_k, col_k)`` from the arms' argmax labels, averaged over pairs
-        of arms (SPEC section 4).
+        of arms (docs/method.md, "Choosing K").
 
         Examples
         --------
@@ -81,7 +81,7 @@ class PruningMixin:
     ) -> pd.DataFrame:
         """Prune categories until the arms agree on all that remain; choose K.
 
-        Each round (SPEC section 4):
+        Each round (docs/method.md, "Choosing K"):
 
         1. compute each surviving category's consensus between the arms on the training
            cells (:meth:`get_type_consensus`);

@@ -112,7 +112,7 @@ class ArmBatchNorm(nn.Module):
 
 
 class ArmMLP(nn.Module):
-    """A stack of ``ArmLinear -> ReLU -> ArmBatchNorm`` blocks (SPEC section 1).
+    """A stack of ``ArmLinear -> ReLU -> ArmBatchNorm`` blocks (docs/method.md, "One arm").
 
     Parameters
     ----------

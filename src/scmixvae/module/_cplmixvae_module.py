@@ -1,8 +1,8 @@
 """The cpl-mixVAE module: ``A`` coupled mixture VAEs as one batched torch computation.
 
 Pure torch (no AnnData): tensors in, tensors out, ``inference -> generative -> loss``
-as in scvi-tools. Equations follow ``SPEC.md`` sections 1-2; the maths lives in
-:mod:`scmixvae.module._objective`.
+as in scvi-tools. Equations follow the paper (docs/method.md, "One arm" and "The
+objective"); the maths lives in :mod:`scmixvae.module._objective`.
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ class CplMixVAEModule(BaseModuleClass):
         ``"hidden"`` (default): ``q(c | x)`` is a linear map of the encoder's last
         ``F``-wide hidden layer, so that the category head does not share the bottleneck
         with the state. ``"bottleneck"``: of the ``L``-wide bottleneck ``z``, as in the paper
-        (SPEC section 1). Chosen by measurement with the over-clustering start
+        (docs/method.md, "One arm"). Chosen by measurement with the over-clustering start
         (``benchmarks/accuracy.md``): a linear map of 10 dimensions cannot tell ``2K``
         clusters apart, and left types unused; from the cold start the bottleneck was
         better (``benchmarks/ablation.md``).
@@ -289,7 +289,7 @@ class CplMixVAEModule(BaseModuleClass):
             )
 
         arms, width = n_arms, n_hidden
-        # Encoder D -> F -> F -> F -> F -> L (SPEC section 1).
+        # Encoder D -> F -> F -> F -> F -> L (docs/method.md, "One arm").
         self.encoder = ArmMLP(arms, [n_input, width, width, width, width])
         self.encoder_out = nn.Sequential(
             ArmLinear(arms, width, n_latent), ArmBatchNorm(arms, n_latent)
@@ -312,7 +312,7 @@ class CplMixVAEModule(BaseModuleClass):
             if initialization != "random"
             else None
         )
-        # Categories still in use; a pruned one has posterior exactly 0 (SPEC section 4).
+        # Categories still in use; a pruned one has posterior exactly 0.
         self.register_buffer("active", torch.ones(n_categories, dtype=torch.bool))
         # merged_into[k]: the category whose posterior holds category k's (itself unless
         # merge_into merged it away); is_merged mirrors it so that unmerged modules skip the sum.
@@ -584,7 +584,7 @@ class CplMixVAEModule(BaseModuleClass):
             c = F.one_hot(log_q.argmax(-1), self.n_categories).to(log_q.dtype)
             log_c = c.log()  # -inf off the argmax; the coupling's offset keeps it finite
         s_mean, s_var = self.state_posterior(z, c)
-        s = s_mean + s_var.sqrt() * torch.randn_like(s_mean)  # standard-normal noise (SPEC 7.1)
+        s = s_mean + s_var.sqrt() * torch.randn_like(s_mean)  # standard-normal noise
         return outputs | {
             "x_arm": x_arm,
             "library": library,
@@ -620,7 +620,7 @@ class CplMixVAEModule(BaseModuleClass):
         generative_outputs: dict,
         kl_weight: float = 1.0,
     ) -> LossOutput:
-        """Compute the objective of SPEC section 2 (Eq. 7 of the paper).
+        """Compute the objective (Eq. 7 of the paper; docs/method.md, "The objective").
 
         ``L = w Σ_a [R_a + β KL_a − H(q_a)] + λ Σ_{a<b} d²_σ(c_a, c_b)`` with ``w = A − 1``,
         which is Eq. 7 rewritten (each arm is in ``A − 1`` pairs). For ``A = 1`` the

@@ -1,6 +1,6 @@
 """Observation models ``p(x | c, s)``: how decoder outputs become a distribution over genes.
 
-SPEC section 1, "Decoder". The names are the values of ``CplMixVAE(likelihood=...)``.
+See docs/method.md, "One arm". The names are the values of ``CplMixVAE(likelihood=...)``.
 """
 
 from __future__ import annotations

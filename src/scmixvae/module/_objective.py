@@ -1,4 +1,4 @@
-"""The pure maths of the cpl-mixVAE objective (SPEC sections 1-2, made safe per section 7).
+"""The pure maths of the cpl-mixVAE objective (Eq. 7 of the paper, with numerical guards).
 
 Every function takes and returns tensors; none holds parameters. Shapes use ``A`` arms,
 ``B`` cells, ``K`` categories and ``S`` state dimensions.
@@ -14,7 +14,7 @@ import torch
 def log_gumbel_softmax_sample(log_q: torch.Tensor, temperature: float) -> torch.Tensor:
     """Log of a relaxed one-hot sample ``c = softmax((log q + g) / T)`` with Gumbel noise ``g``.
 
-    SPEC section 1, "Sampling c" (Jang et al. 2016). The logarithm is returned because the
+    The Gumbel-softmax sample of ``c`` (Jang et al. 2016). The logarithm is returned because the
     coupling needs ``log c``; computing it by ``log_softmax`` avoids ``log(0)``.
 
     Parameters
@@ -42,7 +42,7 @@ def log_gumbel_softmax_sample(log_q: torch.Tensor, temperature: float) -> torch.
 def categorical_entropy(log_q: torch.Tensor) -> torch.Tensor:
     """Mean entropy of categorical posteriors over the cell dimension.
 
-    ``H(q_a)`` of SPEC section 2, the confidence penalty (Pereyra et al. 2017).
+    ``H(q_a)`` of Eq. 7, the confidence penalty (Pereyra et al. 2017).
 
     Parameters
     ----------
@@ -68,7 +68,7 @@ def perturbed_aitchison_distance(
     var_floor: float = 1e-4,
     prob_offset: float = 1e-3,
 ) -> torch.Tensor:
-    """Perturbed Aitchison distance ``d²_σ`` between every pair of arms (SPEC section 2).
+    """Perturbed Aitchison distance ``d²_σ`` between every pair of arms (Eq. 7 of the paper).
 
     ``d²_σ(c_a, c_b) = mean_cells Σ_k (clr(c_a)_k / σ_ak − clr(c_b)_k / σ_bk)²`` where
     ``clr(c)_k = log c_k − mean_j log c_j`` is the centred log-ratio transform and ``σ²_ak``
@@ -80,7 +80,7 @@ def perturbed_aitchison_distance(
     spreads ``σ`` differ by ``log(1/K) (1/σ_a − 1/σ_b)`` in every category, a term that
     dominated the loss and kept the arms from aligning (``benchmarks/coupling.md``).
 
-    Two guards make it numerically safe (SPEC section 7.2): the variance is floored at
+    Two guards make it numerically safe: the variance is floored at
     ``var_floor``, and the logarithm is taken of ``q + prob_offset`` (computed stably from
     ``log_q``), so a posterior that puts ~0 mass on a category cannot send the loss to 1e8.
     The population variance is used, so a minibatch of one cell gives ``σ² = var_floor``

@@ -49,7 +49,7 @@ def traversal(
     For type ``c`` and dimension ``d``, ``s_d`` takes ``n_steps`` values at evenly spaced
     quantiles of its range (that of the type's cells, or of its prior ``p(s | c)``), every
     other dimension is held at its centre, and the decoder ``p(x | c, s)`` gives the
-    expression of every gene (SPEC section 1).
+    expression of every gene (docs/method.md, "One arm").
 
     Parameters
     ----------

@@ -16,7 +16,7 @@ class CplMixVAETrainingPlan(TrainingPlan):
     """scvi-tools' :class:`~scvi.train.TrainingPlan` plus the Gumbel-softmax temperature schedule.
 
     The temperature decays exponentially from ``temperature`` to ``min_temperature`` over
-    ``n_epochs_temperature`` epochs, then stays there. The reference (SPEC section 1) uses a
+    ``n_epochs_temperature`` epochs, then stays there. The paper's reference code uses a
     constant ``T = 1``, which is the default. The module only ever receives the current value.
 
     Parameters
