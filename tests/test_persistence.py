@@ -14,6 +14,7 @@ from scmixvae.model._persistence import (
     WEIGHTS_FILE,
     _sha256,
 )
+from scmixvae.module import CplMixVAEModule
 
 
 class Payload:
@@ -236,3 +237,20 @@ def test_trusted_pickle_of_another_model_is_refused(trained, small_adata, tmp_pa
     torch.save(saved, tmp_path / "old" / "model.pt")
     with pytest.raises(ValueError, match="it is a SCVI model"):
         scmixvae.CplMixVAE.load(tmp_path / "old", adata=small_adata, trust_pickle=True)
+
+
+def test_saved_settings_are_complete_and_survive_a_change_of_defaults(
+    trained, small_adata, tmp_path, monkeypatch
+):
+    trained.save(tmp_path / "m")
+    settings = json.loads((tmp_path / "m" / SETTINGS_FILE).read_text())["settings"]
+    assert {"n_hidden", "kl_weight", "coupling_weight", "n_latent", "merge_method"} <= set(settings)
+    original = CplMixVAEModule.__init__
+
+    def new_defaults(self, *args, kl_weight=0.25, n_latent=7, **kwargs):
+        original(self, *args, kl_weight=kl_weight, n_latent=n_latent, **kwargs)
+
+    monkeypatch.setattr(CplMixVAEModule, "__init__", new_defaults)
+    loaded = scmixvae.CplMixVAE.load(tmp_path / "m", adata=small_adata)
+    assert loaded.module.kl_weight == trained.module.kl_weight == 1.0
+    assert loaded.module.n_latent == trained.module.n_latent == 10

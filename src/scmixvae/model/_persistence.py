@@ -20,6 +20,7 @@ says they trust the file (``trust_pickle=True``, or ``scmixvae convert``).
 from __future__ import annotations
 
 import hashlib
+import inspect
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -80,6 +81,8 @@ SAVED_ATTRIBUTES = {
     "pruning_rounds_": lambda value: isinstance(value, pd.DataFrame),
 }
 _SETUP_METHODS = ("setup_anndata", "setup_mudata")
+#: Module arguments the model derives from the data and its own arguments, not saved.
+_DERIVED_MODULE_ARGUMENTS = {"self", "n_input", "n_categories", "n_batch", "augmentation_kwargs"}
 _PICKLE_RISK = (
     "Reading a pickle can run any code it holds, so load it only if you trust where it "
     "came from: then CplMixVAE.load(path, adata, trust_pickle=True), or convert it once "
@@ -271,12 +274,21 @@ class SavedModel:
 
 
 def portable_settings(model) -> dict:
-    """Return the constructor's arguments of ``model`` as plain data (the augmenter by name)."""
+    """Return every setting that rebuilds ``model``, as plain data (the augmenter by name).
+
+    The constructor's arguments, and every argument of the module's constructor read back
+    from the module, so that a saved model keeps its settings when a default changes.
+    """
     params = model.init_params_
     settings = dict(params["non_kwargs"])
     for group in params["kwargs"].values():
         settings |= group
-    augmenter = model.module.augmenter
+    module = model.module
+    model_arguments = set(inspect.signature(type(model).__init__).parameters)
+    for name in inspect.signature(type(module).__init__).parameters:
+        if name not in model_arguments | _DERIVED_MODULE_ARGUMENTS:
+            settings[name] = getattr(module, name)
+    augmenter = module.augmenter
     names = [name for name, cls in AUGMENTATIONS.items() if type(augmenter) is cls]
     if not names:
         raise ValueError(

@@ -252,6 +252,7 @@ class CplMixVAEModule(BaseModuleClass):
         self.n_categories = n_categories
         self.n_states = n_states
         self.n_latent = n_latent
+        self.n_hidden = n_hidden
         self.n_arms = n_arms
         self.n_batch = n_batch
         self.likelihood = likelihood
