@@ -89,11 +89,6 @@ class InterpretationMixin:
                 stacklevel=3,
             )
 
-    def _types_and_states(self, arm: int) -> tuple[pd.Series, np.ndarray]:
-        """Consensus type and state (of ``arm``) of every training cell, in one inference pass."""
-        post = self._posteriors(None, None, None)
-        return pd.Series(self._labels(post.consensus_code)), post.state[:, arm]
-
     @torch.inference_mode()
     def get_state_prior(self, category: str, arm: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """Mean and standard deviation of the state prior ``p(s | c)`` of one type.

@@ -101,16 +101,18 @@ def traversal(
     low, high = quantile_range
     if not 0.0 < low < high < 1.0:
         raise ValueError(f"quantile_range must satisfy 0 < low < high < 1, got {quantile_range}.")
-    model._check_if_trained(warn=False)
-    model._check_arm(arm)
+    if not model.is_trained:
+        raise RuntimeError("The model is not trained; call model.train() first.")
+    model.get_state_prior(model.settings()["categories"][0], arm=arm)  # checks the arm
     cell_types = cell_states = None
     if types is None or state_range == "cells":
-        cell_types, cell_states = model._types_and_states(arm)
+        cell_types = model.get_cell_types().reset_index(drop=True)
+        cell_states = model.get_state_representation(arm=arm)
     if types is None:
         types = list(cell_types.cat.categories)  # the types assigned to training cells
     types = [str(t) for t in _as_list(types, "types")]
     for name in types:
-        model._check_category(name)
+        model.get_state_prior(name, arm=arm)  # an unknown or pruned type is refused
     dims = range(module.n_states) if dimensions is None else _as_list(dimensions, "dimensions")
     bad = [d for d in dims if not (isinstance(d, int | np.integer) and 0 <= d < module.n_states)]
     if bad:
