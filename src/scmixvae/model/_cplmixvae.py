@@ -29,7 +29,7 @@ from ._batch_norm_calibration import recalibrate_batch_norm
 from ._inference import InferenceMixin
 from ._interpretation import InterpretationMixin
 from ._merging import CategoryMerging
-from ._persistence import PersistenceMixin, check_genes, data_source
+from ._persistence import PersistenceMixin
 from ._pruning import PruningMixin
 from ._safe_training import (
     CHECKPOINT_NAME,
@@ -40,6 +40,8 @@ from ._safe_training import (
 )
 from ._training_output import ProgressLines, quiet_third_party
 from ._validation import (
+    check_genes,
+    data_source,
     get_matrix,
     refuse_view,
     training_split_options,

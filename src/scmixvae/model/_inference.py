@@ -1,6 +1,6 @@
 """Inference: types, confidence, agreement, states and the latent space of every cell.
 
-One pass of the encoder over the cells gives everything (:class:`_Posteriors`); the
+One pass of the encoder over the cells gives everything (:class:`Posteriors`); the
 getters return it the scvi-tools way (``get_*``), and :meth:`InferenceMixin.annotate`
 writes it into the AnnData the scanpy way (``key_added``).
 """
@@ -10,8 +10,6 @@ from __future__ import annotations
 import re
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -21,42 +19,10 @@ from anndata import AnnData
 from scvi import REGISTRY_KEYS
 
 from .. import __version__
+from ._posteriors import Posteriors
 
 #: Types with fewer cells than this are named in a warning by ``annotate``.
 MIN_TYPE_CELLS = 10
-
-
-@dataclass
-class _Posteriors:
-    """What one inference pass over the cells yields (numpy, cells first)."""
-
-    log_q: np.ndarray  # (n, A, K) per-arm log q(c | x)
-    state: np.ndarray  # (n, A, S) mean of q(s | c*, x) under the consensus type c*
-    latent: np.ndarray  # (n, A, L) the encoder's bottleneck z
-    state_kl: np.ndarray  # (n, A, S) KL(q(s | c*, x) || p(s | c*)) per state dimension
-
-    @cached_property
-    def consensus_prob(self) -> np.ndarray:
-        """Arm-averaged type probabilities, ``(n, K)``."""
-        return np.exp(self.log_q).mean(axis=1)
-
-    @cached_property
-    def consensus_code(self) -> np.ndarray:
-        return self.consensus_prob.argmax(axis=1)
-
-    @cached_property
-    def arm_codes(self) -> np.ndarray:
-        return self.log_q.argmax(axis=2)
-
-    @cached_property
-    def agreement(self) -> np.ndarray:
-        """Fraction of arms whose own label equals the consensus label."""
-        return (self.arm_codes == self.consensus_code[:, None]).mean(axis=1)
-
-    @cached_property
-    def confidence(self) -> np.ndarray:
-        """Consensus probability of the assigned type."""
-        return self.consensus_prob.max(axis=1)
 
 
 def _name_order(name: str) -> tuple:
@@ -95,14 +61,14 @@ class InferenceMixin:
         adata: AnnData | None,
         indices: Sequence[int] | None,
         batch_size: int | None,
-    ) -> _Posteriors:
+    ) -> Posteriors:
         """One pass over the cells: per-arm ``log q(c | x)`` and the state under the consensus."""
         self._check_if_trained(warn=False)
         adata = self._validate_anndata(adata)
         if indices is not None and len(indices) == 0:
             module = self.module
             widths = (module.n_categories, module.n_states, module.n_latent, module.n_states)
-            return _Posteriors(*(np.zeros((0, module.n_arms, w), np.float32) for w in widths))
+            return Posteriors(*(np.zeros((0, module.n_arms, w), np.float32) for w in widths))
         loader = self._make_data_loader(adata=adata, indices=indices, batch_size=batch_size)
         module = self.module
         module.eval()
@@ -125,7 +91,7 @@ class InferenceMixin:
             ):
                 part.append(value.transpose(0, 1).cpu())
         parts = (log_qs, states, latents, kls)
-        return _Posteriors(*(torch.cat(part).numpy() for part in parts))
+        return Posteriors(*(torch.cat(part).numpy() for part in parts))
 
     def _labels(self, codes: np.ndarray) -> pd.Categorical:
         """Category codes as a categorical of names: those that occur, "0", "1", ... in order."""

@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import inspect
 import os
-from collections.abc import Sequence
 from pathlib import Path
 
 import anndata
@@ -40,6 +39,7 @@ from .. import __version__
 from .._atomic import atomic_directory
 from ..augment import AUGMENTATIONS
 from ._plain_data import NotPlainDataError, dumps, loads
+from ._validation import check_genes, data_source
 
 #: Version of the saved-model layout. Raise it only when the weights' layout changes: the
 #: settings are saved whole, so a model keeps its own when a default changes.
@@ -88,44 +88,6 @@ _PICKLE_RISK = (
     "came from: then CplMixVAE.load(path, adata, trust_pickle=True), or convert it once "
     "with `scmixvae convert PATH NEW_PATH` and share the converted folder."
 )
-
-
-def data_source(adata: AnnData | MuData, setup_args: dict) -> tuple[AnnData, str | None]:
-    """Return the AnnData holding a model's genes (a MuData's RNA modality) and its layer."""
-    if isinstance(adata, MuData):
-        return adata.mod[setup_args["modalities"]["rna_layer"]], setup_args["rna_layer"]
-    return adata, setup_args["layer"]
-
-
-def check_genes(data_genes: Sequence[str], model_genes: Sequence[str]) -> None:
-    """Refuse data whose genes differ from the training genes, in content or in order.
-
-    Examples
-    --------
-    >>> check_genes(["a", "b"], ["a", "b"])
-    >>> check_genes(["b", "a"], ["a", "b"])  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ValueError: The data have the model's 2 genes in another order. ...
-
-    """
-    data_genes = np.asarray(data_genes, dtype=str)
-    model_genes = np.asarray(model_genes, dtype=str)
-    if np.array_equal(data_genes, model_genes):
-        return
-    missing = np.setdiff1d(model_genes, data_genes)
-    extra = np.setdiff1d(data_genes, model_genes)
-    if len(missing) == 0 and len(extra) == 0 and len(data_genes) == len(model_genes):
-        raise ValueError(
-            f"The data have the model's {len(model_genes)} genes in another order. Reorder "
-            "them first: adata = adata[:, model_genes].copy(), with model_genes = "
-            "model.training_genes_."
-        )
-    raise ValueError(
-        f"The data's genes differ from the {len(model_genes)} the model was trained on: "
-        f"{len(missing)} missing (e.g. {list(missing[:5])}), {len(extra)} not in the model "
-        f"(e.g. {list(extra[:5])}). Select the training genes (model.training_genes_) in the "
-        "same order; a gene the data lack cannot be made up."
-    )
 
 
 def _sha256(path: Path) -> str:

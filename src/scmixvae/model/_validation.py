@@ -7,10 +7,11 @@ so no dense copy of the whole matrix is ever made.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 from anndata import AnnData
+from mudata import MuData
 from scipy import sparse
 
 from ..module import COUNT_LIKELIHOODS
@@ -165,3 +166,41 @@ def training_split_options(
     if train_size is not None and int(np.ceil(train_size * n_obs)) % batch_size == 1:
         options.setdefault("drop_last", True)
     return options
+
+
+def data_source(adata: AnnData | MuData, setup_args: dict) -> tuple[AnnData, str | None]:
+    """Return the AnnData holding a model's genes (a MuData's RNA modality) and its layer."""
+    if isinstance(adata, MuData):
+        return adata.mod[setup_args["modalities"]["rna_layer"]], setup_args["rna_layer"]
+    return adata, setup_args["layer"]
+
+
+def check_genes(data_genes: Sequence[str], model_genes: Sequence[str]) -> None:
+    """Refuse data whose genes differ from the training genes, in content or in order.
+
+    Examples
+    --------
+    >>> check_genes(["a", "b"], ["a", "b"])
+    >>> check_genes(["b", "a"], ["a", "b"])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ValueError: The data have the model's 2 genes in another order. ...
+
+    """
+    data_genes = np.asarray(data_genes, dtype=str)
+    model_genes = np.asarray(model_genes, dtype=str)
+    if np.array_equal(data_genes, model_genes):
+        return
+    missing = np.setdiff1d(model_genes, data_genes)
+    extra = np.setdiff1d(data_genes, model_genes)
+    if len(missing) == 0 and len(extra) == 0 and len(data_genes) == len(model_genes):
+        raise ValueError(
+            f"The data have the model's {len(model_genes)} genes in another order. Reorder "
+            "them first: adata = adata[:, model_genes].copy(), with model_genes = "
+            "model.training_genes_."
+        )
+    raise ValueError(
+        f"The data's genes differ from the {len(model_genes)} the model was trained on: "
+        f"{len(missing)} missing (e.g. {list(missing[:5])}), {len(extra)} not in the model "
+        f"(e.g. {list(extra[:5])}). Select the training genes (model.training_genes_) in the "
+        "same order; a gene the data lack cannot be made up."
+    )
