@@ -10,6 +10,9 @@ any of them:
   averaged over cells;
 - silhouette: scikit-learn's ``silhouette_score`` of the labels in the space (Euclidean).
 
+Two variants of the same trained model are scored beside it, as the rows that chose the
+default: the encoder's bottleneck ``z`` and the hidden layer before it (arm 0).
+
 Zeisel is embedded once and scored against both label levels (7 classes; 47 subclasses,
 cells without a subclass left out).
 
@@ -29,8 +32,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import scvi
+import torch
 from accuracy import QUIET, load, pca_neighbors, scvi_neighbors
 from sklearn.metrics import silhouette_score
+from scvi import REGISTRY_KEYS
 from sklearn.neighbors import NearestNeighbors
 
 import scmixvae
@@ -56,6 +61,22 @@ def scores(embedding: np.ndarray, labels: pd.Series) -> dict:
     return {"knn_purity": knn_purity(space, values), "silhouette": silhouette_score(space, values)}
 
 
+@torch.inference_mode()
+def encoder_layers(model) -> dict[str, np.ndarray]:
+    """Arm 0's hidden layer and bottleneck ``z``: the variants the latent space was chosen over."""
+    module = model.module.eval()
+    hidden, bottleneck = [], []
+    for tensors in model._make_data_loader(adata=model.adata, batch_size=1024):
+        x = tensors[REGISTRY_KEYS.X_KEY].float().expand(module.n_arms, -1, -1)
+        layer = module.encoder(module.encoder_input(x, module.library_size(x)))
+        hidden.append(layer[0])
+        bottleneck.append(module.encoder_out(layer)[0])
+    return {
+        "variant: hidden layer": torch.cat(hidden).numpy(),
+        "variant: bottleneck z": torch.cat(bottleneck).numpy(),
+    }
+
+
 def run(dataset: str, seed: int) -> list[dict]:
     adata, label = load(dataset)
     start = time.perf_counter()
@@ -67,6 +88,7 @@ def run(dataset: str, seed: int) -> list[dict]:
     seconds = round(time.perf_counter() - start, 1)
     spaces = {
         "X_cplmix": adata.obsm["X_cplmix"],
+        **encoder_layers(model),
         "X_pca": pca_neighbors(adata, seed).obsm["X_pca"],
         "X_scVI": scvi_neighbors(adata, seed, dataset).obsm["X_scVI"],
     }
@@ -112,7 +134,9 @@ def render() -> None:
         "# Embedding: X_cplmix against X_pca and X_scVI",
         "",
         "Command: `python benchmarks/embedding.py --seed 0 1 2` then `--render`. Package "
-        "defaults (K = the number of reference labels); X_pca: 50 PCs of log-normalised "
+        "defaults (K = the number of reference labels); X_cplmix: each type's log-probability "
+        "(floored at 1 %) beside the state; the variants: arm 0's hidden layer and bottleneck "
+        "z of the same models; X_pca: 50 PCs of log-normalised "
         "counts; X_scVI: scvi-tools' defaults. kNN purity: share of the 15 nearest neighbours "
         "with the cell's label; silhouette of the labels (Euclidean). Mean ± s.d. over seeds. "
         f"Machine: {rows['machine'].iloc[0]}; {rows['versions'].iloc[0]}.",

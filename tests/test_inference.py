@@ -58,9 +58,13 @@ def test_latent_feeds_neighbours_and_umap(merged_model):
         warnings.simplefilter("ignore")
         model.annotate(adata)
     latent = adata.obsm["X_cplmix"]
-    assert latent.shape == (adata.n_obs, model.module.n_latent)
-    np.testing.assert_allclose(latent, model.get_latent_representation(adata))
-    assert not np.allclose(latent, model.get_latent_representation(adata, arm=1))
+    assert latent.shape == (adata.n_obs, 4 + 2)  # each type's evidence, then the state
+    np.testing.assert_allclose(latent, model.get_latent_representation(adata), rtol=1e-6)
+    probabilities = model.get_cell_types(adata, soft=True).to_numpy()
+    np.testing.assert_allclose(latent[:, :4], np.log(np.maximum(probabilities, 0.01)), rtol=1e-5)
+    np.testing.assert_allclose(latent[:, 4:], adata.obsm["X_cplmix_state"], rtol=1e-6)
+    other_arm = model.get_latent_representation(adata, arm=1)
+    assert np.allclose(latent[:, :4], other_arm[:, :4]) and not np.allclose(latent, other_arm)
     sc.pp.neighbors(adata, use_rep="X_cplmix")
     sc.tl.umap(adata)
     assert np.isfinite(adata.obsm["X_umap"]).all()
@@ -82,7 +86,7 @@ def test_fewer_types_with_cells_and_small_types_are_reported(merged_model, monke
     moved = np.concatenate([moved, np.flatnonzero(codes == slots[2])[3:]])  # ... and most of 2
     log_q[moved] = -np.inf
     log_q[moved, :, slots[0]] = 0.0
-    forged = type(posteriors)(log_q, posteriors.state, posteriors.latent, posteriors.state_kl)
+    forged = type(posteriors)(log_q, posteriors.state, posteriors.state_kl)
     monkeypatch.setattr(model, "_posteriors", lambda *args: forged)
     with pytest.warns(UserWarning) as caught:
         model.annotate()
@@ -104,7 +108,7 @@ def test_a_collapsed_state_dimension_is_warned_about(merged_model, monkeypatch):
     real = model._posteriors(None, None, None)
     collapsed = real.state_kl.copy()
     collapsed[..., 1] = 0.001
-    forged = type(real)(real.log_q, real.state, real.latent, collapsed)
+    forged = type(real)(real.log_q, real.state, collapsed)
     monkeypatch.setattr(model, "_posteriors", lambda *args: forged)
     with pytest.warns(UserWarning, match=r"State dimension\(s\) \['dim1'\] carry almost nothing"):
         model._warn_if_state_collapsed(np.arange(model.adata.n_obs))

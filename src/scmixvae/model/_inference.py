@@ -23,6 +23,8 @@ from ._posteriors import Posteriors
 
 #: Types with fewer cells than this are named in a warning by ``annotate``.
 MIN_TYPE_CELLS = 10
+#: The latent space's floor of a type's probability: below it, a type says nothing more.
+_TYPE_FLOOR = 0.01
 
 
 def _name_order(name: str) -> tuple:
@@ -67,12 +69,12 @@ class InferenceMixin:
         adata = self._validate_anndata(adata)
         if indices is not None and len(indices) == 0:
             module = self.module
-            widths = (module.n_categories, module.n_states, module.n_latent, module.n_states)
+            widths = (module.n_categories, module.n_states, module.n_states)
             return Posteriors(*(np.zeros((0, module.n_arms, w), np.float32) for w in widths))
         loader = self._make_data_loader(adata=adata, indices=indices, batch_size=batch_size)
         module = self.module
         module.eval()
-        log_qs, states, latents, kls = [], [], [], []
+        log_qs, states, kls = [], [], []
         for tensors in loader:
             x = tensors[REGISTRY_KEYS.X_KEY].to(module.device)
             batch_index = tensors.get(REGISTRY_KEYS.BATCH_KEY)
@@ -87,10 +89,10 @@ class InferenceMixin:
                 - 1.0
             )
             for part, value in zip(
-                (log_qs, states, latents, kls), (log_q, state_mean, z, kl), strict=True
+                (log_qs, states, kls), (log_q, state_mean, kl), strict=True
             ):
                 part.append(value.transpose(0, 1).cpu())
-        parts = (log_qs, states, latents, kls)
+        parts = (log_qs, states, kls)
         return Posteriors(*(torch.cat(part).numpy() for part in parts))
 
     def _labels(self, codes: np.ndarray) -> pd.Categorical:
@@ -254,11 +256,13 @@ class InferenceMixin:
         arm: int = 0,
         batch_size: int | None = None,
     ) -> np.ndarray:
-        """Return the encoder's bottleneck ``z`` of one arm: an embedding for neighbours, UMAP.
+        """Return the cells' latent space: their type evidence beside their state.
 
-        ``z`` is what each arm reads both the type and the state from, so cells of one type
-        lie together and the within-type variation is kept, as in ``X_scVI``. Each arm has
-        its own space, so arms are not averaged.
+        Each cell's arm-averaged log-probability of every type, floored at
+        ``log(0.01)`` (a type below 1 % says nothing more about where the cell lies), beside
+        its state under its type from one arm. Cells lie by type first and, within a type,
+        by their state: the space to give ``sc.pp.neighbors`` and UMAP, as ``X_scVI``
+        (``benchmarks/embedding.md`` compares it with ``X_pca`` and ``X_scVI``).
 
         Parameters
         ----------
@@ -267,13 +271,14 @@ class InferenceMixin:
         indices
             Cells to use; ``None`` for all.
         arm
-            Which arm's encoder to use.
+            Which arm's state to use.
         batch_size
             Cells per inference minibatch.
 
         Returns
         -------
-        Array of shape ``(n_cells, n_latent)``.
+        Array of shape ``(n_cells, n_types + n_states)``: the types in the order of
+        ``get_cell_types(soft=True)``'s columns, then the state dimensions.
 
         Examples
         --------
@@ -282,7 +287,11 @@ class InferenceMixin:
 
         """
         self._check_arm(arm)
-        return self._posteriors(adata, indices, batch_size).latent[:, arm]
+        return self._latent(self._posteriors(adata, indices, batch_size), arm)
+
+    def _latent(self, post: Posteriors, arm: int) -> np.ndarray:
+        evidence = np.log(np.maximum(post.consensus_prob[:, self._active_slots()], _TYPE_FLOOR))
+        return np.hstack([evidence, post.state[:, arm]]).astype(np.float32)
 
     def annotate(
         self,
@@ -302,7 +311,7 @@ class InferenceMixin:
         key_added
             Prefix of every key written (default ``"cplmix"``).
         arm
-            Arm whose encoder gives ``X_{key_added}`` and ``X_{key_added}_state``.
+            Arm whose state goes into ``X_{key_added}`` and ``X_{key_added}_state``.
         batch_size
             Cells per inference minibatch.
 
@@ -326,8 +335,9 @@ class InferenceMixin:
         ``obs["cplmix_type_arm{a}"]``
             each arm's own label;
         ``obsm["X_cplmix"]``
-            the encoder's bottleneck, ``(n_cells, n_latent)``: the embedding to give
-            ``sc.pp.neighbors(adata, use_rep="X_cplmix")``;
+            the latent space, ``(n_cells, n_types + n_states)``: each type's log-probability
+            (floored at 1 %) and the state (:meth:`get_latent_representation`), the
+            embedding to give ``sc.pp.neighbors(adata, use_rep="X_cplmix")``;
         ``obsm["X_cplmix_state"]``
             state of the cell under its type, ``(n_cells, n_states)``; meaningful within a
             type only;
@@ -356,7 +366,7 @@ class InferenceMixin:
         target.obs[f"{key_added}_agreement"] = post.agreement
         for a in range(arm_codes.shape[1]):
             target.obs[f"{key_added}_type_arm{a}"] = self._labels(arm_codes[:, a])
-        target.obsm[f"X_{key_added}"] = post.latent[:, arm]
+        target.obsm[f"X_{key_added}"] = self._latent(post, arm)
         target.obsm[f"X_{key_added}_state"] = post.state[:, arm]
         target.obsm[f"{key_added}_type_prob"] = post.consensus_prob[:, self._active_slots()]
         types = target.obs[f"{key_added}_type"]

@@ -14,7 +14,6 @@ class Posteriors:
 
     log_q: np.ndarray  # (n, A, K) per-arm log q(c | x)
     state: np.ndarray  # (n, A, S) mean of q(s | c*, x) under the consensus type c*
-    latent: np.ndarray  # (n, A, L) the encoder's bottleneck z
     state_kl: np.ndarray  # (n, A, S) KL(q(s | c*, x) || p(s | c*)) per state dimension
 
     @cached_property
