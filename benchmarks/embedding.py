@@ -34,8 +34,8 @@ import pandas as pd
 import scvi
 import torch
 from accuracy import QUIET, load, pca_neighbors, scvi_neighbors
-from sklearn.metrics import silhouette_score
 from scvi import REGISTRY_KEYS
+from sklearn.metrics import silhouette_score
 from sklearn.neighbors import NearestNeighbors
 
 import scmixvae

@@ -173,6 +173,8 @@ def test_payload_as_settings_file_never_runs(trained, small_adata, tmp_path):
         (lambda d: d["registry"].update(model_name="SCVI"), "another model class"),
         (lambda d: d["registry"].update(setup_args="os.system"), "set-up arguments"),
         (lambda d: d["settings"].update(payload="x"), "settings do not fit"),
+        (lambda d: d["settings"].update(n_hidden=[]), "settings do not fit"),
+        (lambda d: d["registry"]["setup_args"].update(layer=[]), "registry does not fit"),
         (lambda d: d.update(model="SCVI"), "does not describe a CplMixVAE"),
     ],
 )

@@ -88,9 +88,7 @@ class InferenceMixin:
                 + (state_var + (state_mean - prior_mean) ** 2) / prior_var
                 - 1.0
             )
-            for part, value in zip(
-                (log_qs, states, kls), (log_q, state_mean, kl), strict=True
-            ):
+            for part, value in zip((log_qs, states, kls), (log_q, state_mean, kl), strict=True):
                 part.append(value.transpose(0, 1).cpu())
         parts = (log_qs, states, kls)
         return Posteriors(*(torch.cat(part).numpy() for part in parts))

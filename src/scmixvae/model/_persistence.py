@@ -219,9 +219,14 @@ class SavedModel:
         setup_args = self.registry.get("setup_args")
         if not isinstance(setup_args, dict):
             raise _not_a_model(self.folder, "its registry has no set-up arguments")
-        data, _ = data_source(adata, setup_args)
-        check_genes(data.var_names, self.attributes["training_genes_"])
-        getattr(model_cls, method)(adata, source_registry=self.registry, **setup_args)
+        try:
+            data, _ = data_source(adata, setup_args)
+            check_genes(data.var_names, self.attributes["training_genes_"])
+            getattr(model_cls, method)(adata, source_registry=self.registry, **setup_args)
+        except ValueError:  # ours or scvi-tools', about the data: the message says what to do
+            raise
+        except Exception as error:  # a damaged registry fails inside scvi-tools in any way
+            raise _not_a_model(self.folder, f"its registry does not fit ({error!r})") from None
         return adata
 
     def _saved_data(self) -> AnnData | MuData:
@@ -358,8 +363,10 @@ class PersistenceMixin:
         adata = saved.setup(adata, cls)
         try:
             model = cls(adata, **saved.settings)
-        except TypeError as error:
-            raise _not_a_model(saved.folder, f"its settings do not fit ({error})") from None
+        except ValueError:  # a setting out of range: the message names it
+            raise
+        except Exception as error:  # a damaged setting fails inside torch in any way
+            raise _not_a_model(saved.folder, f"its settings do not fit ({error!r})") from None
         for name, value in saved.attributes.items():
             setattr(model, name, value)
         model.module.on_load(model)
