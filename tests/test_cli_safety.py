@@ -205,3 +205,10 @@ def test_sigterm_exits_143_with_a_message(large_h5ad, tmp_path):
     assert process.returncode == cli.EXIT_TERMINATED, error
     assert "terminated (SIGTERM)" in error and "Traceback" not in error
     assert not output.exists()
+
+
+def test_an_empty_model_folder_is_used(h5ad, tmp_path):
+    (tmp_path / "m").mkdir()  # e.g. made by a job script beforehand
+    argv = ["fit", str(h5ad), "-o", str(tmp_path / "o.h5ad"), "--n-types", "4"]
+    assert cli.main([*argv, "--layer", "counts", "--model-dir", str(tmp_path / "m"), *FAST]) == 0
+    assert (tmp_path / "m" / "model.json").exists()

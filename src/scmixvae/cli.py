@@ -203,7 +203,7 @@ def _command_fit(args: argparse.Namespace) -> None:
     _embedding(adata)
     write_h5ad(adata, output)
     if args.model_dir:
-        model.save(args.model_dir, overwrite=args.overwrite)
+        model.save(args.model_dir, overwrite=True)  # checked before training: empty, or --overwrite
     _write_figures(model, args.label_key, figures)
     _print_summary({"input": args.input} | summary)
     print(f"wrote {output} and figures in {figures}")
@@ -233,7 +233,7 @@ def _command_evaluate(args: argparse.Namespace) -> None:
 def _command_convert(args: argparse.Namespace) -> None:
     check_model_folder(Path(args.output), args.overwrite)
     adata = read_h5ad(args.data) if args.data else None
-    CplMixVAE.convert(args.model, args.output, adata=adata, overwrite=args.overwrite)
+    CplMixVAE.convert(args.model, args.output, adata=adata, overwrite=True)  # checked above
     print(f"wrote {args.output} (safe format)")
 
 
