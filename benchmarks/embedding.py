@@ -151,6 +151,15 @@ def render() -> None:
             f"| {row.dataset} | {row.labels} | {row.space} | {row.dims} | {row.knn:.3f}{knn_sd} "
             f"| {row.sil:.3f}{sil_sd} | {row.seeds} | {row.commit} |"
         )
+    lines += [
+        "",
+        "The commits are those of the rows' runs; the package's inference did not change "
+        "between them. The hidden layer and the bottleneck `z` are the two spaces `X_cplmix` "
+        "was chosen over: the category head reads the hidden layer and `z` only feeds the "
+        "state, so types mix in `z`. `X_cplmix` holds only the K types' evidence and the "
+        "state, so structure below the K types (Zeisel's 47 subclasses under K = 7) is kept "
+        "only as far as the state carries it.",
+    ]
     (HERE / "embedding.md").write_text("\n".join(lines) + "\n")
 
 
