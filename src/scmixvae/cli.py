@@ -148,9 +148,7 @@ def _write_figures(model: CplMixVAE, label_key: str | None, out: Path) -> None:
         if label_key is not None:
             pl.confusion(adata, "cplmix_type", label_key, show=False)
             save_figure(out / "confusion.png")
-    except (KeyboardInterrupt, InputError):
-        raise
-    except Exception as error:
+    except Exception as error:  # not KeyboardInterrupt: an interrupt stays one
         raise RuntimeError(
             f"the annotated data and the model were written, but a figure failed: {error}"
         ) from error

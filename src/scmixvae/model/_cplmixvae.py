@@ -355,6 +355,7 @@ class CplMixVAE(
         resume: bool = False,
         augmenter_kwargs: dict | None = None,
         verbose: bool = False,
+        check_state_collapse: bool = True,
         **trainer_kwargs,
     ):
         """Train the model; the signature is scvi-tools' ``train``, plus checkpoints.
@@ -399,6 +400,9 @@ class CplMixVAE(
             Show Lightning's messages (devices, tips, logging-interval warnings); hidden by
             default. With a progress bar (the default) and standard error not a terminal
             (a job writing to a log file), a line per tenth of the epochs replaces the bar.
+        check_state_collapse
+            After training, warn when a state dimension has collapsed onto its prior in
+            most types (one inference pass over up to 20,000 cells; :meth:`get_state_kl`).
         **trainer_kwargs
             Passed to scvi-tools' ``Trainer`` (and so to Lightning).
 
@@ -492,7 +496,8 @@ class CplMixVAE(
             )
             raise KeyboardInterrupt from None
         recalibrate_batch_norm(self, sampled_cells)
-        self._warn_if_state_collapsed(sampled_cells)
+        if check_state_collapse:
+            self._warn_if_state_collapsed(sampled_cells)
 
     def _fit_augmenter(self, fit_kwargs: dict) -> None:
         """Train a generative augmenter that is not trained yet on all cells, then freeze it."""

@@ -185,7 +185,8 @@ class PruningMixin:
             if done:
                 break
             self.module.mask_category(self.category_names.index(pruned))
-            self.train(**fine_tune, **train_kwargs)
+            # A pass to check the states after every short fine-tune would cost as much again.
+            self.train(**fine_tune, check_state_collapse=False, **train_kwargs)
 
         self.history_ = initial_history
         table = pd.DataFrame(rows)

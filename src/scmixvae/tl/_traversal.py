@@ -103,7 +103,6 @@ def traversal(
         raise ValueError(f"quantile_range must satisfy 0 < low < high < 1, got {quantile_range}.")
     if not model.is_trained:
         raise RuntimeError("The model is not trained; call model.train() first.")
-    model.get_state_prior(model.settings()["categories"][0], arm=arm)  # checks the arm
     cell_types = cell_states = None
     if types is None or state_range == "cells":
         cell_types = model.get_cell_types().reset_index(drop=True)
