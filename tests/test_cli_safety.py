@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from types import SimpleNamespace
 
 import anndata
 import numpy as np
@@ -13,6 +14,7 @@ import pytest
 import torch
 
 from scmixvae import cli, datasets
+from scmixvae._atomic import atomic_directory, atomic_file
 
 FAST = ["--max-epochs", "1", "--accelerator", "cpu", "--quiet"]
 
@@ -212,3 +214,44 @@ def test_an_empty_model_folder_is_used(h5ad, tmp_path):
     argv = ["fit", str(h5ad), "-o", str(tmp_path / "o.h5ad"), "--n-types", "4"]
     assert cli.main([*argv, "--layer", "counts", "--model-dir", str(tmp_path / "m"), *FAST]) == 0
     assert (tmp_path / "m" / "model.json").exists()
+
+
+def test_a_sigterm_whose_exception_was_swallowed_still_stops_before_writing(
+    h5ad, tmp_path, monkeypatch, capsys
+):
+    # Python ignores an exception raised inside a weakref callback or __del__, and reports it
+    # through sys.unraisablehook; the flag the handler set remains.
+    def swallowed_sigterm(adata):
+        cli._TERMINATED.set()
+        report = SimpleNamespace(exc_value=cli._Terminated(), exc_type=cli._Terminated)
+        sys.unraisablehook(report)
+
+    monkeypatch.setattr(cli, "_embedding", swallowed_sigterm)
+    output = tmp_path / "o.h5ad"
+    argv = ["fit", str(h5ad), "-o", str(output), "--n-types", "4", "--layer", "counts", *FAST]
+    assert cli.main(argv) == cli.EXIT_TERMINATED
+    assert not output.exists()
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_training_stops_at_the_next_minibatch_after_sigterm():
+    cli._TERMINATED.set()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            cli._StopWhenTerminated().on_train_batch_end()
+    finally:
+        cli._TERMINATED.clear()
+
+
+@pytest.mark.parametrize("write", ["file", "folder"])
+def test_ctrl_c_inside_a_write_arrives_after_it_and_leaves_nothing(tmp_path, write):
+    target = tmp_path / "out"
+    finished = []
+    with pytest.raises(KeyboardInterrupt):
+        opened = atomic_file(target) if write == "file" else atomic_directory(target)
+        with opened as temporary:
+            signal.raise_signal(signal.SIGINT)  # as if inside h5py's C code
+            finished.append(temporary.exists() or write == "file")
+    assert finished == [True]  # the write ran to its end before the interrupt
+    assert list(tmp_path.iterdir()) == []
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -2,17 +2,24 @@
 
 A rename within one folder is atomic, so a reader (or a job killed at any moment) sees the
 previous output or the new one, never a truncated file. The temporary name sits in the
-target's own folder, so that the rename never crosses file systems.
+target's own folder, so that the rename never crosses file systems. Ctrl+C and SIGTERM are
+held while the output is written and delivered once the writing code has returned: an
+interrupt raised inside a library's C code (h5py's, for one) can surface as an unrelated
+error instead of a KeyboardInterrupt.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def _temporary_sibling(target: Path, purpose: str) -> Path:
@@ -24,6 +31,31 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
     else:
         path.unlink(missing_ok=True)
+
+
+@contextmanager
+def _stop_signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM while the block runs, then deliver the first one received.
+
+    Delivered to the handlers that were in place, so Ctrl+C raises its KeyboardInterrupt
+    after the block (and the caller's clean-up runs as for any error). Signals are handled
+    in the main thread only; elsewhere the block runs as it is.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = []
+    previous = {
+        number: signal.signal(number, lambda signum, frame: received.append(signum))
+        for number in _STOP_SIGNALS
+    }
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, signal.SIG_DFL if handler is None else handler)
+        if received:
+            signal.raise_signal(received[0])
 
 
 @contextmanager
@@ -47,7 +79,8 @@ def atomic_file(target: str | os.PathLike) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = _temporary_sibling(target, "partial")
     try:
-        yield temporary
+        with _stop_signals_held():
+            yield temporary
         os.replace(temporary, target)
     finally:
         _remove(temporary)
@@ -82,7 +115,8 @@ def atomic_directory(target: str | os.PathLike, overwrite: bool = False) -> Iter
     temporary.mkdir()
     previous = _temporary_sibling(target, "previous")
     try:
-        yield temporary
+        with _stop_signals_held():
+            yield temporary
         if target.exists():
             os.replace(target, previous)
         os.replace(temporary, target)

@@ -27,6 +27,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import scanpy as sc  # noqa: E402
 import scvi  # noqa: E402
 import torch  # noqa: E402
+from lightning.pytorch.callbacks import Callback  # noqa: E402
 
 from . import __version__, pl, tl  # noqa: E402
 from ._atomic import atomic_file  # noqa: E402
@@ -61,6 +62,23 @@ class _Terminated(KeyboardInterrupt):
 
 #: Set by the SIGTERM handler: training turns any interrupt into a plain KeyboardInterrupt.
 _TERMINATED = threading.Event()
+
+
+def _stop_if_terminated() -> None:
+    """Raise again a SIGTERM whose exception Python swallowed.
+
+    Python ignores an exception raised in a ``__del__`` or weakref callback, which is where the
+    handler lands now and then; the flag it set still stops the job before any output is written.
+    """
+    if _TERMINATED.is_set():
+        raise _Terminated
+
+
+class _StopWhenTerminated(Callback):
+    """Stop training at the next minibatch once SIGTERM has arrived."""
+
+    def on_train_batch_end(self, *args) -> None:
+        _stop_if_terminated()
 
 
 def _embedding(adata: anndata.AnnData) -> None:
@@ -104,7 +122,10 @@ def _fit(
         augmentation=args.augmentation,
     )
     model.train(
-        max_epochs=max_epochs, accelerator=args.accelerator, enable_progress_bar=not args.quiet
+        max_epochs=max_epochs,
+        accelerator=args.accelerator,
+        enable_progress_bar=not args.quiet,
+        callbacks=[_StopWhenTerminated()],
     )
     model.annotate()
     summary = {
@@ -166,6 +187,7 @@ def _run_into_folder(args: argparse.Namespace, data: str) -> dict:
     adata, layer, label_key = load_data(data, args.layer, args.label_key)
     model, summary = _fit(adata, args, layer, label_key, _n_types(args))
     _embedding(adata)
+    _stop_if_terminated()
     write_h5ad(adata, out / "annotated.h5ad")
     model.save(out / "model", overwrite=True)  # the job's own folder: rewritten each run
     summary = {"data": data} | summary
@@ -199,6 +221,7 @@ def _command_fit(args: argparse.Namespace) -> None:
     adata = read_h5ad(args.input)
     model, summary = _fit(adata, args, args.layer, args.label_key, _n_types(args))
     _embedding(adata)
+    _stop_if_terminated()
     write_h5ad(adata, output)
     if args.model_dir:
         model.save(args.model_dir, overwrite=True)  # checked before training: empty, or --overwrite
@@ -332,9 +355,16 @@ def _terminate(signum, frame) -> None:
     raise _Terminated
 
 
+def _quiet_swallowed_sigterm(unraisable) -> None:
+    """Drop Python's report of a SIGTERM raised inside ``__del__``; the flag stops the job."""
+    if not isinstance(unraisable.exc_value, _Terminated):
+        sys.__unraisablehook__(unraisable)
+
+
 def _run(args: argparse.Namespace) -> int:
     try:
         args.handler(args)
+        _stop_if_terminated()
     except KeyboardInterrupt:
         if _TERMINATED.is_set():
             print("terminated (SIGTERM); no output was left half-written", file=sys.stderr)
@@ -362,12 +392,14 @@ def main(argv: list[str] | None = None) -> int:
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     show_warning, warnings.showwarning = warnings.showwarning, _show_warning
+    unraisable_hook, sys.unraisablehook = sys.unraisablehook, _quiet_swallowed_sigterm
     try:
         return _run(args)
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)
         warnings.showwarning = show_warning
+        sys.unraisablehook = unraisable_hook
 
 
 if __name__ == "__main__":  # pragma: no cover

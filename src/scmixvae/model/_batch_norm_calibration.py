@@ -14,8 +14,12 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from lightning.pytorch.callbacks import Callback
 
 from ..module import ArmBatchNorm
+
+#: Cells whose statistics the validation normalises by: enough for a mean and variance per unit.
+_VALIDATION_CALIBRATION_CELLS = 2048
 
 
 @torch.no_grad()  # not inference_mode: the buffers are updated in place by training later
@@ -44,3 +48,23 @@ def recalibrate_batch_norm(model, indices: np.ndarray, batch_size: int = 1024) -
         for norm, momentum in zip(norms, momenta, strict=True):
             norm.momentum = momentum
         module.train(was_training)
+
+
+class CalibrateBeforeValidation(Callback):
+    """Recompute the batch-norm statistics before each validation, on a sample of cells.
+
+    Early in training the running average still holds mostly its initial values (momentum
+    0.01 over a few dozen steps), so a validation would normalise by statistics that no
+    weights ever produced: the validation loss then measures the stale average, not the
+    model, and can overflow (a variance ``exp(log_var)`` of a state far off its scale).
+    Calibrated first, the validation loss is the loss of the model as training would leave
+    it at that point.
+    """
+
+    def __init__(self, model, indices: np.ndarray):
+        step = -(-len(indices) // _VALIDATION_CALIBRATION_CELLS)  # ceiling division
+        self.model, self.indices = model, indices[::step]
+
+    def on_validation_epoch_start(self, trainer, pl_module) -> None:
+        """Recompute the statistics with the current weights."""
+        recalibrate_batch_norm(self.model, self.indices)

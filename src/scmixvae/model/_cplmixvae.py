@@ -25,7 +25,7 @@ from .._budget import epochs_for
 from ..augment import Augmenter, GenerativeAugmenter
 from ..module import CplMixVAEModule
 from ..train import CplMixVAETrainingPlan
-from ._batch_norm_calibration import recalibrate_batch_norm
+from ._batch_norm_calibration import CalibrateBeforeValidation, recalibrate_batch_norm
 from ._inference import InferenceMixin
 from ._interpretation import InterpretationMixin
 from ._merging import CategoryMerging
@@ -452,6 +452,7 @@ class CplMixVAE(
         self.module.train()
         self._fit_augmenter(augmenter_kwargs or {})
         sampled_cells = self._sampled_cells()
+        callbacks.append(CalibrateBeforeValidation(self, sampled_cells))
         if self.module.teacher is not None and not self.is_trained_:
             self._fit_teacher(sampled_cells)
         if self.module.initialization == "overcluster":
