@@ -34,9 +34,8 @@ def main() -> None:
     x = torch.tensor(adata.X.toarray())
     truth = adata.obs["type"].cat.codes.to_numpy()
     k = 20
-    # The head on the bottleneck unless given: the default when coupling.md was measured.
-    module_kwargs = {"category_input": "bottleneck"} | json.loads(args.module_kwargs)
-    module = scmixvae.module.CplMixVAEModule(x.shape[1], k, **module_kwargs)
+    # The cold start, whose category head reads the bottleneck, as when coupling.md was measured.
+    module = scmixvae.module.CplMixVAEModule(x.shape[1], k, **json.loads(args.module_kwargs))
     # scvi-tools' TrainingPlan defaults: Adam, lr 1e-3, eps 0.01, weight decay 1e-6.
     optimiser = torch.optim.Adam(module.parameters(), 1e-3, eps=0.01, weight_decay=1e-6)
     start = time.perf_counter()

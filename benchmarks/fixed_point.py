@@ -51,6 +51,7 @@ from accuracy import (
     run_metadata,
 )
 from scvi import REGISTRY_KEYS
+from variants import setup_and_build
 
 import scmixvae
 from scmixvae.model._cplmixvae import default_max_epochs
@@ -89,7 +90,7 @@ def full_data_loss(model) -> dict[str, float]:
 def best_categories(model) -> np.ndarray:
     """Each arm's category of lowest reconstruction + state KL per cell, ``(n_cells, A)``.
 
-    All K categories are tried (``CplMixVAEModule.best_categories``) in eval mode, ``s`` at
+    All K categories are tried (``CplMixVAEModule.category_scores``) in eval mode, ``s`` at
     its posterior mean given the candidate.
     These are the labels one hard-EM step would give: if they differ from the arm's own,
     its partition is not a fixed point of per-cell reassignment. Arms are scored separately
@@ -103,7 +104,8 @@ def best_categories(model) -> np.ndarray:
         library = module.library_size(x_arm)
         z, _ = module.encode(x_arm, library)
         batch_index = tensors.get(REGISTRY_KEYS.BATCH_KEY)
-        best.append(module.best_categories(x_arm, z, library, batch_index).T.numpy())
+        scores = module.category_scores(x_arm, z, library, batch_index)
+        best.append(scores.argmin(-1).T.numpy())
     return np.concatenate(best).astype(str)
 
 
@@ -151,8 +153,7 @@ def train(dataset: str, seed: int, mode: str, n_states: int) -> dict:
     if mode == "leiden_em":
         extra["start_acc"] = scmixvae.tl.matched_accuracy(labels, reference)
     scvi.settings.seed = seed
-    scmixvae.CplMixVAE.setup_anndata(adata, layer="counts")
-    model = scmixvae.CplMixVAE(adata, n_categories=k, **kwargs)
+    model = setup_and_build(adata, n_categories=k, **kwargs)
     start = time.perf_counter()
     if mode not in ("cold", "true_start"):
         train_kwargs["plan_kwargs"] |= {"n_epochs_teacher": default_max_epochs(adata.n_obs)}

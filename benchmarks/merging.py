@@ -6,16 +6,15 @@ the teacher's PCA, the model taught those clusters for half the default epochs (
 the 2, ``--arms`` the default 2 arms). Then merges the clusters into K several ways and
 scores each merge against the true types:
 
-- ``decoder_<linkage>``: :func:`scmixvae.module.merge_categories` with that SciPy linkage
+- ``decoder_<linkage>``: :func:`merge_variants.merge_variant` with that SciPy linkage
   on the Jeffreys divergence between the categories' decoders, per cell;
 - ``decoder_geodesic``: the same function's ``"geodesic"``: average linkage on the cheapest
   chains of steps through that divergence;
 - ``graph_<merge>``: each ``decoder_<merge>`` with the divergence discounted by the
-  clusters' shared neighbours (``connectivity=``, :func:`scmixvae.module.neighbour_connectivity`;
-  the module's ``merge_connectivity``, the default); ``graph_geodesic`` is the package's merge;
+  clusters' shared neighbours (``connectivity=``, :func:`scmixvae.start.neighbour_connectivity`);
+  ``graph_geodesic`` is the package's merge (:func:`scmixvae.start.merge_categories`);
 - ``per_count_<merge>``: each ``decoder_<merge>`` on the cells' scores per count
-  (``library=``, :func:`scmixvae.module.per_count_scores`; the module's
-  ``merge_depth_normalised=True``);
+  (``library=``, :func:`merge_variants.per_count_scores`);
 - ``decoder_modularity``: the same function's ``"modularity"``: greedy modularity on how
   many cells of each cluster the decoders give to each other one;
 - ``pca_<linkage>``: the same linkage on Euclidean distances between the clusters' PCA
@@ -37,16 +36,17 @@ import numpy as np
 import pandas as pd
 import scvi
 from accuracy import HERE, QUIET, dataset_seed_main, load, machine_line, run_metadata
+from merge_variants import MERGE_METHODS, merge_variant
 from scipy.cluster.hierarchy import fcluster, linkage
 
 import scmixvae
 from scmixvae.model._cplmixvae import _MERGE_FRACTION, _OVERCLUSTERING, default_max_epochs
 from scmixvae.model._merging import merge_evidence
-from scmixvae.module import merge_categories, neighbour_connectivity
+from scmixvae.start import neighbour_connectivity
 
 RESULTS = HERE / "results" / "merging.jsonl"
 LINKAGES = ("average", "complete", "single")
-DECODER_MERGES = (*LINKAGES, "geodesic", "modularity")
+DECODER_MERGES = MERGE_METHODS
 #: The variants of the decoder merges with a table each: the column prefix, the merges
 #: measured with it, the title and the description.
 VARIANT_TABLES = [
@@ -117,10 +117,10 @@ def run(dataset: str, seed: int, arms: int = 2, clusters_per_type: int = _OVERCL
     row |= {"k": k, "start": acc(clusters)}
     row["ceiling"] = acc(majority)
     for method in DECODER_MERGES:
-        row[f"decoder_{method}"] = acc(merge_categories(scores, clusters, k, method)[clusters])
-        per_count = merge_categories(scores, clusters, k, method, library=depths)
+        row[f"decoder_{method}"] = acc(merge_variant(scores, clusters, k, method)[clusters])
+        per_count = merge_variant(scores, clusters, k, method, library=depths)
         row[f"per_count_{method}"] = acc(per_count[clusters])
-        graph = merge_categories(scores, clusters, k, method, connectivity=connectivity)
+        graph = merge_variant(scores, clusters, k, method, connectivity=connectivity)
         row[f"graph_{method}"] = acc(graph[clusters])
     for method in LINKAGES:
         row[f"pca_{method}"] = acc(pca_merge(model, clusters, k, method))
@@ -152,9 +152,9 @@ def render() -> None:
         'first phase of `initialization="overcluster"`), then the 2K clusters merged into K.',
         "ACC against the true types, mean ± s.d. over seeds. `decoder_<linkage>`: that",
         "linkage on the Jeffreys divergence between the clusters' decoders",
-        "(`scmixvae.module.merge_categories`);",
+        "(`merge_variants.merge_variant`);",
         "`decoder_geodesic`, the package's merge: average linkage on the cheapest chains of",
-        "steps through it (step costs squared, `scmixvae.module.geodesic_divergence`);",
+        "steps through it (step costs squared, `scmixvae.start.geodesic_divergence`);",
         "`decoder_modularity`: greedy modularity on how many cells of each cluster the",
         "decoders give to each other cluster; `pca_*`: the linkage on the clusters' PCA",
         "centroids, no model; `start`: the 2K clusters; `ceiling`: each cluster given its",

@@ -23,12 +23,12 @@ import pandas as pd
 import torch
 from ablation import fitted_teacher
 from accuracy import HERE, dataset_seed_main, load, machine_line, run_metadata
+from merge_variants import greedy_modularity_merge
 from scipy.cluster.hierarchy import fcluster, linkage
 from sklearn.neighbors import NearestNeighbors
 
 import scmixvae
 from scmixvae.model._cplmixvae import _OVERCLUSTERING
-from scmixvae.module import greedy_modularity_merge
 
 RESULTS = HERE / "results" / "merging_graph.jsonl"
 COLUMNS = ["ceiling", "pca_average", "graph_modularity"]

@@ -21,10 +21,8 @@ import pandas as pd
 import scvi
 import torch
 from accuracy import (
-    AVERAGE,
     COLD_START,
     HERE,
-    MODULARITY,
     QUIET,
     append_row,
     load,
@@ -37,14 +35,10 @@ import scmixvae
 RESULTS = HERE / "results" / "pruning.jsonl"
 #: dataset -> K_max, the upper bound pruning starts from.
 K_MAX = {"sim30": 60, "zeisel47": 70}
-#: --start -> model arguments: the cold start the first rows were measured with, the
-#: over-clustering start merged by modularity or average linkage, or the current defaults.
-STARTS = {
-    "cold": COLD_START,
-    "modularity_merge": MODULARITY,
-    "average_merge": AVERAGE,
-    "defaults": {},
-}
+#: --start -> model arguments: the cold start the first rows were measured with, or the
+#: current defaults. The rows of the merges that left the package (``average_merge``,
+#: ``modularity_merge``; ``tried.md``) stay in the results and the table.
+STARTS = {"cold": COLD_START, "defaults": {}}
 
 
 def load_pruning(name: str, seed: int):
@@ -74,12 +68,13 @@ def train(adata, k, seed, start="cold"):
 def clustering(model) -> str:
     """What the model's k-means read (recorded since the default became the residuals)."""
     teacher = model.module.teacher
-    return "—" if teacher is None else teacher.clustering_input
+    return "—" if teacher is None else "pearson_residuals" if teacher.counts else "as_is"
 
 
 def neighbour_discount(model) -> bool:
-    """Whether the model's merge discounts neighbouring clusters (recorded since it may)."""
-    return bool(model.module.merge_connectivity)
+    """Whether the model's merge discounts neighbouring clusters: always, since it is the
+    package's only merge (recorded since it could be switched off)."""
+    return model.module.teacher is not None
 
 
 def append(row: dict) -> None:

@@ -47,6 +47,6 @@ def test_quick_start_code_runs(document, short_training):
 def test_api_page_lists_every_public_name():
     api = (ROOT / "docs" / "api.md").read_text()
     assert "   CplMixVAE\n" in api
-    for package in ("augment", "datasets", "module", "train", "tl", "pl"):
+    for package in ("augment", "datasets", "module", "start", "train", "tl", "pl"):
         for name in getattr(scmixvae, package).__all__:
             assert f"   {package}.{name}\n" in api, f"{package}.{name} is not in docs/api.md"

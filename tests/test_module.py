@@ -147,29 +147,19 @@ def test_constructor_errors():
         )
 
 
-def test_hard_samples_are_one_hot_with_relaxed_gradient():
-    module = CplMixVAEModule(n_input=12, n_categories=3, n_arms=2, hard_samples=True)
-    inf, gen, _ = _run(module, _counts())
-    assert torch.allclose(inf["c"].max(-1).values, torch.ones(2, 16))
-    assert torch.allclose(inf["c"].sum(-1), torch.ones(2, 16))
-    assert torch.equal((inf["c"] > 0.5).sum(-1), torch.ones(2, 16, dtype=torch.long))
-    rec = -gen["px"].log_prob(inf["x_arm"]).sum(-1).mean()
-    assert _grads(module, rec)["category_head.weight"]  # through the straight-through path
-    # the coupling compares the relaxed samples, which are not one-hot
-    assert not torch.equal(inf["log_c"].exp().max(-1).values, torch.ones(2, 16))
-
-
-def test_category_head_can_read_the_hidden_layer_instead_of_the_bottleneck():
-    module = CplMixVAEModule(n_input=12, n_categories=3, category_input="hidden")
+def test_category_head_reads_the_hidden_layer_after_a_taught_start_and_z_after_a_cold_one():
+    module = CplMixVAEModule(n_input=12, n_categories=3, initialization="kmeans")
     assert module.category_head.weight.shape == (2, 100, 3)
     inf, _, _ = _run(module, _counts())
     assert inf["log_q"].shape == (2, 16, 3)
-    # q no longer passes through the bottleneck: the entropy's gradient skips encoder_out
+    # q does not pass through the bottleneck: the entropy's gradient skips encoder_out
     g = _grads(module, categorical_entropy(inf["log_q"]).sum())
     assert g["category_head.weight"] and g["encoder.layers.0.weight"]
     assert not g["encoder_out.0.weight"]
-    with pytest.raises(ValueError, match="category_input"):
-        CplMixVAEModule(n_input=12, n_categories=3, category_input="latent")
+    cold = CplMixVAEModule(n_input=12, n_categories=3)  # the paper's head, on z
+    assert cold.category_head.weight.shape == (2, 10, 3)
+    inf, _, _ = _run(cold, _counts())
+    assert _grads(cold, categorical_entropy(inf["log_q"]).sum())["encoder_out.0.weight"]
 
 
 def test_classify_reads_the_decoders_or_the_category_head():
@@ -181,7 +171,6 @@ def test_classify_reads_the_decoders_or_the_category_head():
     _, log_p = module.classify(x_arm)
     # each arm's mixture with equal weights: p(c | x) = exp(-score_c) / sum_k exp(-score_k)
     assert torch.allclose(log_p, torch.log_softmax(-scores, -1))
-    assert torch.equal(log_p.argmax(-1), module.best_categories(x_arm, z, library))
     module.mask_category(1)
     assert torch.isneginf(module.classify(x_arm)[1][..., 1]).all()
     module.type_readout = "encoder"

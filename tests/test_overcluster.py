@@ -6,17 +6,13 @@ from conftest import QUIET
 
 import scmixvae
 from scmixvae.model._merging import CategoryMerging, merge_evidence, merge_over_clusters
-from scmixvae.module import (
-    MERGE_METHODS,
-    ClusterTeacher,
-    CplMixVAEModule,
-    decoder_confusion,
+from scmixvae.module import ClusterTeacher, CplMixVAEModule
+from scmixvae.start import (
     decoder_divergence,
     geodesic_divergence,
-    greedy_modularity_merge,
+    linkage_groups,
     merge_categories,
     neighbour_connectivity,
-    per_count_scores,
 )
 
 
@@ -52,42 +48,6 @@ def test_divergence_ignores_negative_costs_and_empty_categories():
     assert divergence[2, 0] == divergence[2, 1] == 0.0  # category 2 has no cells
 
 
-def test_confusion_sums_the_decoders_posterior_over_each_clusters_cells():
-    # cell 0 (cluster 0): posterior (1/2, 1/4, 1/4); cell 1 (cluster 1): (e^-60, 1, e^-60)
-    scores = np.array([[0.0, np.log(2), np.log(2)], [60.0, 0.0, 60.0]])
-    confusion = decoder_confusion(scores, np.array([0, 1]))
-    assert confusion[0, 1] == confusion[1, 0] == pytest.approx(0.25 + np.exp(-60.0))
-    # category 2 has no cells, but its decoder takes a quarter of cell 0
-    assert confusion[0, 2] == pytest.approx(0.25)
-    assert confusion[1, 2] == pytest.approx(np.exp(-60.0), rel=1e-6)
-    assert np.allclose(np.diag(confusion), 0.0) and np.allclose(confusion, confusion.T)
-
-
-def test_modularity_merge_goes_on_after_the_gain_turns_negative():
-    edges = np.array([[0, 5, 0, 0], [5, 0, 1, 0], [0, 1, 0, 4], [0, 0, 4, 0]], float)
-    assert list(greedy_modularity_merge(edges, 2)) == [0, 0, 2, 2]
-    assert len(set(greedy_modularity_merge(edges, 1))) == 1
-    assert list(greedy_modularity_merge(edges, 4)) == [0, 1, 2, 3]
-    assert len(set(greedy_modularity_merge(np.zeros((3, 3)), 2))) == 2  # no edges at all
-
-
-def test_modularity_keeps_a_hub_from_absorbing_its_neighbours():
-    # node 0 is confused a little with everyone; 1-2 and 3-4 are pairs
-    edges = np.zeros((5, 5))
-    edges[0, 1:] = edges[1:, 0] = 1.0
-    edges[1, 2] = edges[2, 1] = edges[3, 4] = edges[4, 3] = 3.0
-    groups = greedy_modularity_merge(edges, 3)
-    assert groups[1] == groups[2] and groups[3] == groups[4] and groups[1] != groups[3]
-    assert groups[0] not in (groups[1], groups[3])
-
-
-def test_modularity_snowballs_on_a_uniform_graph():
-    # decoders that cannot tell the clusters apart: every pair equally confused. Greedy
-    # modularity then grows one group: a known weakness (docs/method.md).
-    groups = greedy_modularity_merge(np.ones((8, 8)) - np.eye(8), 4)
-    assert sorted(np.bincount(groups)[np.bincount(groups) > 0]) == [1, 1, 1, 5]
-
-
 def test_geodesic_divergence_is_the_cheapest_chain_of_steps():
     divergence = np.array(
         [[0, 3, 9, 6, 0], [3, 0, 4, 6, 0], [9, 4, 0, 8, 0], [6, 6, 8, 0, 0], [0, 0, 0, 0, 0]],
@@ -117,63 +77,34 @@ def test_geodesic_merge_keeps_a_chain_together_that_average_linkage_cuts():
     divergence = np.array([[0, 1, 10, 4], [1, 0, 1, 4], [10, 1, 0, 6], [4, 4, 6, 0]], float)
     labels = np.arange(4)
     assert np.allclose(decoder_divergence(divergence, labels), divergence)
-    assert list(merge_categories(divergence, labels, 2, "average")) in ([0, 0, 2, 0], [1, 1, 2, 1])
-    geodesic_groups = merge_categories(divergence, labels, 2, "geodesic")
+    assert list(linkage_groups(divergence, 2)) in ([0, 0, 1, 0], [1, 1, 0, 1])  # average
+    geodesic_groups = merge_categories(divergence, labels, 2)
     assert len(set(geodesic_groups[:3])) == 1 and geodesic_groups[3] == 3
 
 
-@pytest.mark.parametrize("method", MERGE_METHODS)
-def test_merge_joins_the_clusters_of_a_type_and_names_a_member(method):
+def test_merge_joins_the_clusters_of_a_type_and_names_a_member():
     scores, labels = _two_types_in_four_clusters()
-    representative = merge_categories(scores, labels, n_groups=2, method=method)
+    representative = merge_categories(scores, labels, n_groups=2)
     assert representative[0] == representative[1] in (0, 1)
     assert representative[2] == representative[3] in (2, 3)
     assert representative[0] != representative[2]
-    assert np.array_equal(merge_categories(scores, labels, 4, method), np.arange(4))
+    assert np.array_equal(merge_categories(scores, labels, 4), np.arange(4))
 
 
-@pytest.mark.parametrize("method", ["average", "geodesic", "modularity"])
-def test_merge_keeps_a_small_distinct_type_apart_from_large_ones(method):
+def test_merge_keeps_a_small_distinct_type_apart_from_large_ones():
     # two large clusters of one type (cost 5 per cell between them), one tiny distinct type
     labels = np.array([0] * 50 + [1] * 50 + [2] * 2)
     scores = np.full((102, 3), 40.0)
     scores[np.arange(102), labels] = 0.0
     scores[:100, :2] = np.where(scores[:100, :2] == 0.0, 0.0, 5.0)
-    assert list(merge_categories(scores, labels, 2, method)) in ([0, 0, 2], [1, 1, 2])
+    assert list(merge_categories(scores, labels, 2)) in ([0, 0, 2], [1, 1, 2])
 
 
-@pytest.mark.parametrize("method", MERGE_METHODS)
-def test_merge_gives_exactly_n_groups_when_the_distances_tie(method):
+def test_merge_gives_exactly_n_groups_when_the_distances_tie():
     # untrained decoders: every cell scores the same under every category
     scores, labels = np.zeros((12, 6)), np.repeat(np.arange(6), 2)
     for n_groups in (1, 2, 4):
-        assert len(set(merge_categories(scores, labels, n_groups, method))) == n_groups
-
-
-def test_per_count_scores_divide_by_depth_relative_to_the_median():
-    scores = np.array([[0.0, 6.0], [0.0, 6.0], [0.0, 6.0], [3.0, 0.0]])
-    per_count = per_count_scores(scores, np.array([200.0, 100.0, 50.0, 0.0]))
-    # median depth 75: 6 × 75 / 200, 6 × 75 / 100, 6 × 75 / 50; an empty cell counts as 1
-    assert np.allclose(per_count[:, 1], [2.25, 4.5, 9.0, 0.0])
-    assert np.allclose(per_count[3], [225.0, 0.0])
-    assert np.array_equal(per_count_scores(scores, np.ones(4)), scores)
-
-
-@pytest.mark.parametrize("method", MERGE_METHODS)
-def test_per_count_merge_joins_a_deep_type_that_per_cell_splits(method):
-    # type A: clusters 0 and 1 of deep cells (10⁴ counts), 40 nats apart per cell, 4 per
-    # 10³ counts; type B: cluster 2 of shallow cells (10² counts), 6 nats per cell from A's
-    # decoders, 60 per 10³ counts. Per cell, B is the nearer to A's clusters.
-    labels = np.array([0] * 20 + [1] * 20 + [2] * 20)
-    scores = np.zeros((60, 3))
-    scores[labels == 0] = [0.0, 40.0, 50.0]
-    scores[labels == 1] = [40.0, 0.0, 50.0]
-    scores[labels == 2] = [6.0, 6.0, 0.0]
-    depth = np.where(labels == 2, 1e2, 1e4)
-    per_count = merge_categories(scores, labels, 2, method, library=depth)
-    assert per_count[0] == per_count[1] != per_count[2]
-    per_cell = merge_categories(scores, labels, 2, method)
-    assert per_cell[2] in (per_cell[0], per_cell[1])
+        assert len(set(merge_categories(scores, labels, n_groups))) == n_groups
 
 
 def test_neighbour_connectivity_counts_shared_neighbours_of_two_clusters():
@@ -196,20 +127,17 @@ def test_connectivity_merges_a_continuum_before_a_distinct_type():
     scores = np.array([[0.0, 10.0, 8.0], [10.0, 0.0, 8.0], [8.0, 8.0, 0.0]])
     labels = np.arange(3)
     connectivity = np.array([[0.0, 0.2, 0.0], [0.2, 0.0, 0.0], [0.0, 0.0, 0.0]])
-    for method in ("average", "geodesic"):
-        plain = merge_categories(scores, labels, 2, method)
-        assert plain[2] in (plain[0], plain[1])
-        graph = merge_categories(scores, labels, 2, method, connectivity=connectivity)
-        assert graph[0] == graph[1] != graph[2]
+    plain = merge_categories(scores, labels, 2)
+    assert plain[2] in (plain[0], plain[1])
+    graph = merge_categories(scores, labels, 2, connectivity=connectivity)
+    assert graph[0] == graph[1] != graph[2]
 
 
-def test_merge_checks_the_number_of_groups_and_the_method():
+def test_merge_checks_the_number_of_groups():
     scores, labels = _two_types_in_four_clusters()
     for bad in (0, 5):
         with pytest.raises(ValueError, match="n_groups must be between 1 and 4"):
             merge_categories(scores, labels, bad)
-    with pytest.raises(ValueError, match="Unknown merge method 'ward'"):
-        merge_categories(scores, labels, 2, method="ward")
 
 
 def test_teacher_teaches_the_category_of_its_centroid():
@@ -276,29 +204,8 @@ def test_overcluster_trains_twice_the_categories_then_merges_them(small_adata, t
     assert loaded.get_cell_types().equals(model.get_cell_types())
 
 
-@pytest.mark.parametrize(
-    ("merge_method", "graph", "per_count"),
-    [
-        ("average", True, False),
-        ("geodesic", True, False),
-        ("geodesic", False, False),
-        ("geodesic", True, True),
-        ("modularity", False, True),
-    ],
-)
-def test_the_merge_reads_every_arm_and_the_teachers_centroids(
-    small_adata, merge_method, graph, per_count
-):
-    model = _overcluster_model(
-        small_adata,
-        merge_method=merge_method,
-        merge_connectivity=graph,
-        merge_depth_normalised=per_count,
-    )
-    settings = model.settings()
-    assert settings["merge_method"] == merge_method
-    assert settings["merge_connectivity"] is graph
-    assert settings["merge_depth_normalised"] is per_count
+def test_the_merge_reads_every_arm_and_the_teachers_centroids(small_adata):
+    model = _overcluster_model(small_adata)
     model._fit_teacher(np.arange(small_adata.n_obs))
     module = model.module
     cells = np.arange(0, small_adata.n_obs, 3)
@@ -323,21 +230,10 @@ def test_the_merge_reads_every_arm_and_the_teachers_centroids(
     module.train()
     torch.manual_seed(0)
     merge_over_clusters(model, cells, 4)
-    connectivity = neighbour_connectivity(embedding, clusters, 8) if graph else None
-    representative = merge_categories(
-        scores, clusters, 4, merge_method, depths if per_count else None, connectivity
-    )
+    connectivity = neighbour_connectivity(embedding, clusters, 8)
+    representative = merge_categories(scores, clusters, 4, connectivity)
     assert torch.equal(module.teacher.category, torch.as_tensor(representative))
     assert int(module.active.sum()) == 4 and module.training
-
-
-def test_unknown_merge_method_is_refused(small_adata):
-    scmixvae.CplMixVAE.setup_anndata(small_adata, layer="counts")
-    settings = scmixvae.CplMixVAE(small_adata, n_categories=4).settings()
-    assert settings["merge_method"] == "geodesic" and settings["merge_depth_normalised"] is False
-    assert settings["merge_connectivity"] is True
-    with pytest.raises(ValueError, match="Unknown merge_method 'ward'"):
-        scmixvae.CplMixVAE(small_adata, n_categories=4, merge_method="ward")
 
 
 def test_overcluster_needs_no_more_clusters_than_cells(small_adata):

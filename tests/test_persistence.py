@@ -246,7 +246,7 @@ def test_saved_settings_are_complete_and_survive_a_change_of_defaults(
 ):
     trained.save(tmp_path / "m")
     settings = json.loads((tmp_path / "m" / SETTINGS_FILE).read_text())["settings"]
-    assert {"n_hidden", "kl_weight", "coupling_weight", "n_latent", "merge_method"} <= set(settings)
+    assert {"n_hidden", "kl_weight", "coupling_weight", "n_latent", "type_readout"} <= set(settings)
     original = CplMixVAEModule.__init__
 
     def new_defaults(self, *args, kl_weight=0.25, n_latent=7, **kwargs):
@@ -256,3 +256,19 @@ def test_saved_settings_are_complete_and_survive_a_change_of_defaults(
     loaded = scmixvae.CplMixVAE.load(tmp_path / "m", adata=small_adata)
     assert loaded.module.kl_weight == trained.module.kl_weight == 1.0
     assert loaded.module.n_latent == trained.module.n_latent == 10
+
+
+def test_a_model_saved_with_a_removed_setting_loads_when_it_holds_the_kept_behaviour(
+    trained, small_adata, tmp_path
+):
+    trained.save(tmp_path / "kept")
+    _edit_settings(
+        tmp_path / "kept",
+        lambda d: d["settings"].update(n_enumerated=0, merge_method="geodesic", usage_weight=0.0),
+    )
+    loaded = scmixvae.CplMixVAE.load(tmp_path / "kept", adata=small_adata)
+    assert loaded.get_cell_types().equals(trained.get_cell_types())
+    trained.save(tmp_path / "variant")
+    _edit_settings(tmp_path / "variant", lambda d: d["settings"].update(self_labelling=True))
+    with pytest.raises(ValueError, match="self_labelling=True, a variant that scmixvae .* no longer"):
+        scmixvae.CplMixVAE.load(tmp_path / "variant", adata=small_adata)

@@ -79,7 +79,11 @@ def test_unknown_options():
         CplMixVAE(adata, n_categories=2, likelihood="poisson")
     with pytest.raises(ValueError, match="augmentation"):
         CplMixVAE(adata, n_categories=2, augmentation="mixup")
-    with pytest.raises(ValueError, match="coupling_input"):
+    with pytest.raises(ValueError, match="Unknown initialization 'leiden'"):
+        CplMixVAE(adata, n_categories=2, initialization="leiden")
+    with pytest.raises(ValueError, match="Unknown state_prior"):
+        CplMixVAE(adata, n_categories=2, state_prior="flat")
+    with pytest.raises(TypeError, match="coupling_input"):  # a removed variant
         CplMixVAE(adata, n_categories=2, coupling_input="both")
 
 

@@ -10,7 +10,7 @@ from scvi import REGISTRY_KEYS
 
 import scmixvae
 from scmixvae._expression import pearson_residuals
-from scmixvae.module import ClusterTeacher, CplMixVAEModule, categorical_entropy
+from scmixvae.module import ClusterTeacher, CplMixVAEModule
 from scmixvae.train import CplMixVAETrainingPlan
 
 X = REGISTRY_KEYS.X_KEY
@@ -86,20 +86,6 @@ def test_teacher_needs_kmeans_initialization():
         CplMixVAEModule(n_input=12, n_categories=3, initialization="leiden")
 
 
-def test_usage_term_is_entropy_of_batch_average():
-    module = CplMixVAEModule(n_input=12, n_categories=3, usage_weight=2.0)
-    cold = CplMixVAEModule(n_input=12, n_categories=3)
-    cold.load_state_dict(module.state_dict())
-    x = torch.poisson(torch.full((16, 12), 3.0))
-    torch.manual_seed(0)
-    inf, gen, out = module({X: x})
-    plain = cold.loss({X: x}, inf, gen)
-    average = inf["log_q"].exp().mean(1, keepdim=True)
-    usage = categorical_entropy(average.log())
-    assert 0 < usage.max() <= math.log(3) + 1e-6
-    assert out.loss.item() == pytest.approx((plain.loss - 2.0 * usage.sum()).item(), rel=1e-5)
-
-
 def test_kmeans_warm_start_trains_and_round_trips(small_adata, tmp_path):
     scvi.settings.seed = 0
     scmixvae.CplMixVAE.setup_anndata(small_adata, layer="counts")
@@ -137,26 +123,21 @@ def test_residual_teacher_clusters_by_profile_not_depth():
     types = np.repeat([0, 1, 2], 40)
     depth = rng.choice([0.2, 1.0, 5.0], size=types.size)  # depths 25-fold apart in each type
     counts = rng.poisson(20 * depth[:, None] * profiles[types]).astype("float32")
-    teacher = ClusterTeacher(6, n_categories=3, clustering_input="pearson_residuals")
+    teacher = ClusterTeacher(6, n_categories=3, counts=True)
     teacher.fit(sparse.csr_matrix(counts), seed=0)
     assert teacher.gene_fraction.sum().item() == pytest.approx(1.0)
     assert teacher.residual_clip.item() == pytest.approx(math.sqrt(120))
     assert _same_partition(teacher(torch.from_numpy(counts)).numpy(), types)
     # the same counts as they are: k-means splits by depth instead
-    raw = ClusterTeacher(6, n_categories=3, clustering_input="as_is").fit(counts, seed=0)
+    raw = ClusterTeacher(6, n_categories=3).fit(counts, seed=0)
     assert not _same_partition(raw(torch.from_numpy(counts)).numpy(), types)
 
 
-def test_clustering_input_follows_the_likelihood_and_is_checked():
+def test_the_teacher_reads_residuals_of_counts_and_other_data_as_they_are():
     def module(**kwargs):
         return CplMixVAEModule(n_input=5, n_categories=3, initialization="kmeans", **kwargs)
 
-    assert module().teacher.clustering_input == "pearson_residuals"
-    assert module(likelihood="normal").teacher.clustering_input == "as_is"
-    assert module(clustering_input="log_normalised").clustering_input == "log_normalised"
-    with pytest.raises(ValueError, match="needs raw counts"):
-        module(likelihood="normal", clustering_input="pearson_residuals")
-    with pytest.raises(ValueError, match="Unknown clustering_input"):
-        module(clustering_input="pca")
-    with pytest.raises(ValueError, match="Unknown clustering_input"):
-        ClusterTeacher(5, n_categories=3, clustering_input="pca")
+    assert module().teacher.counts and module(likelihood="zinb").teacher.counts
+    assert not module(likelihood="normal").teacher.counts
+    x = torch.tensor([[0.5, 0.1, 0.0, 0.9, 0.2]])
+    assert torch.equal(module(likelihood="normal").teacher.represent(x), x)

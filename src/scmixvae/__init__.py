@@ -7,7 +7,7 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
-from . import augment, datasets, module, pl, tl, train  # noqa: E402
+from . import augment, datasets, module, pl, start, tl, train  # noqa: E402
 from ._threads import default_threads  # noqa: E402
 from .model import CplMixVAE  # noqa: E402
 
@@ -18,6 +18,7 @@ __all__ = [
     "default_threads",
     "module",
     "pl",
+    "start",
     "tl",
     "train",
     "__version__",

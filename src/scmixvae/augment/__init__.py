@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
+from .._choices import check_choice
 from ._affine import RandomAffine
 from ._base import Augmenter
 from ._generative import GenerativeAugmenter, GeneratorLosses
 from ._simple import BinomialThinning, InputDropout, NoAugmentation
 
 #: Names accepted by ``CplMixVAE(augmentation=...)``.
+AugmentationName = Literal["none", "dropout", "thinning", "affine", "generative"]
+#: The augmenter class of each name.
 AUGMENTATIONS = {
     "none": NoAugmentation,
     "dropout": InputDropout,
@@ -17,7 +22,7 @@ AUGMENTATIONS = {
 }
 
 
-def make_augmenter(augmentation: str | Augmenter, **kwargs) -> Augmenter:
+def make_augmenter(augmentation: AugmentationName | Augmenter, **kwargs) -> Augmenter:
     """Return the augmenter named ``augmentation`` (or ``augmentation`` itself if it is one).
 
     Parameters
@@ -36,16 +41,13 @@ def make_augmenter(augmentation: str | Augmenter, **kwargs) -> Augmenter:
     """
     if isinstance(augmentation, Augmenter):
         return augmentation
-    if augmentation not in AUGMENTATIONS:
-        raise ValueError(
-            f"Unknown augmentation {augmentation!r}; choose one of {sorted(AUGMENTATIONS)} "
-            "or pass an `scmixvae.augment.Augmenter` instance."
-        )
+    check_choice("augmentation (or an scmixvae.augment.Augmenter)", augmentation, AugmentationName)
     return AUGMENTATIONS[augmentation](**kwargs)
 
 
 __all__ = [
     "AUGMENTATIONS",
+    "AugmentationName",
     "Augmenter",
     "BinomialThinning",
     "GenerativeAugmenter",

@@ -4,10 +4,10 @@ During training each :class:`~scmixvae.module.ArmBatchNorm` normalises by its mi
 keeps an exponential running average (momentum 0.01) for evaluation. That average mixes
 statistics of the last ~100 steps' weights; when the weights still move, evaluation
 normalises by stale statistics. It hit the category head hardest: in a 2-arm model of a
-30-type simulation with 60 categories (``merge_method="geodesic"``, seed 0) one arm's head
+30-type simulation with 60 categories (seed 0) one arm's head
 matched the teacher's labels on 99 % of cells with minibatch statistics but on 84 % in
 evaluation, and the arms' consensus was 0.67; with recomputed statistics both arms matched
-on 99 % and the consensus was 0.96 (``docs/method.md``, "Batch-norm statistics").
+on 99 % and the consensus was 0.96 (``benchmarks/decisions.md``, "Batch-norm statistics").
 """
 
 from __future__ import annotations

@@ -22,8 +22,9 @@ from scvi.data.fields import (
 from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin
 
 from .._budget import epochs_for
-from ..augment import Augmenter, GenerativeAugmenter
-from ..module import CplMixVAEModule
+from .._choices import check_choice
+from ..augment import AugmentationName, Augmenter, GenerativeAugmenter
+from ..module import CplMixVAEModule, Initialization, Likelihood, StatePrior, TypeReadout
 from ..train import CplMixVAETrainingPlan
 from ._batch_norm_calibration import CalibrateBeforeValidation, recalibrate_batch_norm
 from ._inference import InferenceMixin
@@ -120,16 +121,13 @@ class CplMixVAE(
         ``"type"`` for a learnable ``p(s | c)`` per type, ``"standard"`` for ``N(0, I)``.
     initialization
         How the types are found. ``"overcluster"`` (default, chosen by measurement:
-        ``benchmarks/accuracy.md``): k-means on a PCA of the counts' Pearson residuals
-        (``clustering_input``, a module argument) splits the cells into
-        ``2 × n_categories`` clusters; for the first half of the epochs the decoder is fed
-        each cell's cluster and the category head learns it; then the
+        ``benchmarks/accuracy.md``): k-means on a PCA of the counts' Pearson residuals splits
+        the cells into ``2 × n_categories`` clusters; for the first half of the epochs the
+        decoder is fed each cell's cluster and the category head learns it; then the
         clusters are merged into ``n_categories`` types by how well their decoders explain
         each other's cells, discounted where their cells are neighbours
-        (``merge_method``, ``merge_connectivity`` and ``merge_depth_normalised``, module
-        arguments: :func:`~scmixvae.module.merge_categories`), and the rest of the epochs
-        teach the merged types. The model holds ``2 × n_categories`` category slots;
-        the merged-away ones are masked as pruned ones are, so type names are slot numbers.
+        (:func:`~scmixvae.start.merge_categories`), and the rest of the epochs teach the
+        merged types, named ``"0"`` to ``"K-1"`` from the largest.
         ``"random"``: the paper's cold start, types learned by the coupled objective alone.
         ``"kmeans"``: k-means into ``n_categories`` clusters taught for the first 20 % of the
         epochs, then the full objective.
@@ -166,11 +164,11 @@ class CplMixVAE(
         n_categories: int,
         n_states: int = 2,
         n_arms: int = 2,
-        likelihood: str = "nb",
-        augmentation: str | Augmenter = "none",
-        state_prior: str = "type",
-        initialization: str = "overcluster",
-        type_readout: str = "encoder",
+        likelihood: Likelihood = "nb",
+        augmentation: AugmentationName | Augmenter = "none",
+        state_prior: StatePrior = "type",
+        initialization: Initialization = "overcluster",
+        type_readout: TypeReadout = "encoder",
         **module_kwargs,
     ):
         super().__init__(adata)
@@ -184,6 +182,8 @@ class CplMixVAE(
             raise ValueError(f"n_arms must be an integer >= 1, got {n_arms!r}.")
         if not isinstance(n_states, int | np.integer) or n_states < 1:
             raise ValueError(f"n_states must be an integer >= 1, got {n_states!r}.")
+        check_choice("likelihood", likelihood, Likelihood)
+        check_choice("initialization", initialization, Initialization)
         data, layer = data_source(self.adata, self.registry_["setup_args"])
         validate_values(data, layer, likelihood)
 

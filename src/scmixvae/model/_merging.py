@@ -3,9 +3,8 @@
 With ``initialization="overcluster"`` the module holds ``_OVERCLUSTERING × K`` categories,
 each taught one k-means cluster. Halfway through training, :class:`CategoryMerging`
 scores every sampled cell under every category, merges the categories into ``K`` by
-:func:`~scmixvae.module.merge_categories` (the module's ``merge_method``; with its
-``merge_connectivity``, the clusters' :func:`~scmixvae.module.neighbour_connectivity` in the
-teacher's PCA; per count with its ``merge_depth_normalised``), points each merged centroid
+:func:`~scmixvae.start.merge_categories` (discounted by the clusters'
+:func:`~scmixvae.start.neighbour_connectivity` in the teacher's PCA), points each merged centroid
 of the teacher to its group's representative, and merges the categories in the module
 (:meth:`~scmixvae.module.CplMixVAEModule.merge_into`): a type's posterior is the sum of its
 clusters' posteriors. Training then goes on with the merged labels, and the ``K`` types are
@@ -21,7 +20,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from scvi import REGISTRY_KEYS
 
-from ..module import merge_categories, neighbour_connectivity
+from ..start import merge_categories, neighbour_connectivity
 from ._batch_norm_calibration import recalibrate_batch_norm
 
 
@@ -80,15 +79,8 @@ def merge_over_clusters(model, indices: np.ndarray, n_types: int) -> None:
     module = model.module
     evidence = merge_evidence(model, indices)
     n_categories = evidence.scores.shape[1]
-    connectivity = (
-        neighbour_connectivity(evidence.embedding, evidence.clusters, n_categories)
-        if module.merge_connectivity
-        else None
-    )
-    library = evidence.depths if module.merge_depth_normalised else None
-    groups = merge_categories(
-        evidence.scores, evidence.clusters, n_types, module.merge_method, library, connectivity
-    )
+    connectivity = neighbour_connectivity(evidence.embedding, evidence.clusters, n_categories)
+    groups = merge_categories(evidence.scores, evidence.clusters, n_types, connectivity)
     with torch.no_grad():
         module.merge_into(groups)
     sizes = np.bincount(groups[evidence.clusters], minlength=n_categories)

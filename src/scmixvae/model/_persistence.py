@@ -39,6 +39,7 @@ from .. import __version__
 from .._atomic import atomic_directory
 from ..augment import AUGMENTATIONS
 from ._plain_data import NotPlainDataError, dumps, loads
+from ._removed_settings import drop_removed_settings
 from ._validation import check_genes, data_source
 
 #: Version of the saved-model layout. Raise it only when the weights' layout changes: the
@@ -53,10 +54,6 @@ DATA_FILES = ("adata.h5ad", "adata.h5mu")
 
 def _is_frame_dict(value) -> bool:
     return isinstance(value, dict) and all(isinstance(v, pd.DataFrame) for v in value.values())
-
-
-def _is_string_list(value) -> bool:
-    return isinstance(value, list) and all(isinstance(item, str) for item in value)
 
 
 def _is_string_list(value) -> bool:
@@ -157,12 +154,14 @@ class SavedModel:
                 "saved it to use it, or train the model again."
             )
         try:
-            self.settings = dict(document["settings"])
+            settings = dict(document["settings"])
             self.registry = dict(document["registry"])
             self.attributes = dict(document["attributes"])
             weights_hash = str(document["weights_sha256"])
         except (KeyError, TypeError, ValueError) as error:
             raise _not_a_model(self.folder, f"{SETTINGS_FILE} lacks {error}") from None
+        saved_by = str(document.get("scmixvae_version", "0.1.0"))
+        self.settings = drop_removed_settings(settings, self.folder, saved_by)
         unexpected = [
             name
             for name, value in self.attributes.items()
@@ -200,9 +199,10 @@ class SavedModel:
                 f"{attributes.get('save_format_')!r}; only format {PICKLE_FORMAT} can be "
                 "converted. Train the model again."
             )
-        self.settings = dict(init_params["non_kwargs"])
+        settings = dict(init_params["non_kwargs"])
         for group in init_params["kwargs"].values():
-            self.settings |= group
+            settings |= group
+        self.settings = drop_removed_settings(settings, self.folder, "0.1.0")
         self.attributes = {k: v for k, v in attributes.items() if k in SAVED_ATTRIBUTES}
 
     def setup(self, adata: AnnData | MuData | None, model_cls: type) -> AnnData | MuData:

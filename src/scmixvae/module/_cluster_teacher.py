@@ -1,8 +1,8 @@
-"""Warm start of the categorical posterior from a k-means clustering (issue 3, DEC-style).
+"""Warm start of the categorical posterior from a k-means clustering (DEC-style).
 
 Deep clustering methods (DEC, VaDE, scDeepCluster) start the categorical part from a
 clustering instead of from random weights. Here the clustering is k-means on a PCA of the
-counts' Pearson residuals (or of another representation, ``clustering_input``). It is
+counts' Pearson residuals (of the data as given, for non-count data). It is
 stored as a projection plus centroids, so that the label of any cell (or any augmented copy
 of it) is computed from ``x`` itself, on the device, inside a minibatch; no per-cell table
 has to travel with the data loader.
@@ -17,32 +17,18 @@ from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 from torch import nn
 
-from .._expression import log_normalise, pearson_residuals
+from .._expression import pearson_residuals
 
 #: Cells per chunk when the representation is computed for the fit.
 _CHUNK = 4096
 
 
-#: What the teacher's PCA and k-means read: Pearson residuals of counts, the log of
-#: depth-normalised counts (the encoder's input), or the data as given (non-count data).
-CLUSTERING_INPUTS = ("pearson_residuals", "log_normalised", "as_is")
-#: The representations that need raw counts.
-COUNT_CLUSTERING_INPUTS = ("pearson_residuals", "log_normalised")
-
-
-def check_clustering_input(clustering_input: str) -> None:
-    """Raise a ``ValueError`` naming the choices unless ``clustering_input`` is one of them."""
-    if clustering_input not in CLUSTERING_INPUTS:
-        raise ValueError(
-            f"Unknown clustering_input {clustering_input!r}; choose one of {CLUSTERING_INPUTS}."
-        )
-
-
 class ClusterTeacher(nn.Module):
     """Nearest-centroid labels in a fixed PCA space: ``g(argmin_k ‖(r(x) − μ) W − m_k‖)``.
 
-    ``r`` is the representation the clustering reads (``clustering_input``); the teacher
-    is always given the data as the model sees them (counts for count likelihoods). The
+    ``r`` is the representation the clustering reads: the counts' analytic Pearson residuals
+    (:func:`~scmixvae._expression.pearson_residuals`, gene fractions and clip fitted by
+    :meth:`fit`), or ``x`` itself for non-count data. The
     buffers start at zero and are set by :meth:`fit`; they are saved with the module.
     ``g`` maps each centroid to the category it teaches: the identity until
     :meth:`assign_categories` merges centroids (the over-clustering start).
@@ -55,11 +41,9 @@ class ClusterTeacher(nn.Module):
         Number of centroids ``K``.
     n_components
         PCA dimensions ``P`` (at most ``D``).
-    clustering_input
-        ``"pearson_residuals"``: analytic Pearson residuals of the counts
-        (:func:`~scmixvae._expression.pearson_residuals`, gene fractions and clip fitted
-        by :meth:`fit`); ``"log_normalised"``: ``log1p(10^4 · x / library)``;
-        ``"as_is"``: ``x`` itself.
+    counts
+        Whether ``x`` are raw counts (clustered as Pearson residuals, which weigh genes by
+        their variance beyond sampling noise rather than by their depth).
 
     Examples
     --------
@@ -77,11 +61,10 @@ class ClusterTeacher(nn.Module):
         n_input: int,
         n_categories: int,
         n_components: int = 50,
-        clustering_input: str = "as_is",
+        counts: bool = False,
     ):
         super().__init__()
-        check_clustering_input(clustering_input)
-        self.clustering_input = clustering_input
+        self.counts = counts
         n_components = min(n_components, n_input)
         self.register_buffer("gene_fraction", torch.zeros(n_input))
         self.register_buffer("residual_clip", torch.zeros(()))
@@ -102,7 +85,7 @@ class ClusterTeacher(nn.Module):
             raise ValueError(
                 f"k-means needs at least n_categories={n_categories} cells, got {x.shape[0]}."
             )
-        if self.clustering_input == "pearson_residuals":
+        if self.counts:
             gene_totals = np.asarray(x.sum(axis=0), dtype=np.float64).ravel()
             self.gene_fraction.copy_(self._tensor(gene_totals / max(gene_totals.sum(), 1.0)))
             # The clip of Lause et al.: residuals beyond √n come from a handful of cells.
@@ -135,11 +118,9 @@ class ClusterTeacher(nn.Module):
 
     def represent(self, x: torch.Tensor) -> torch.Tensor:
         """Return ``r(x)`` for every row of ``x``: the representation the clustering reads."""
-        if self.clustering_input == "pearson_residuals":
+        if self.counts:
             # The clip stays a tensor: reading it as a float would sync the device every step.
             return pearson_residuals(x, self.gene_fraction, self.residual_clip)
-        if self.clustering_input == "log_normalised":
-            return log_normalise(x, x.sum(-1, keepdim=True))
         return x
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:

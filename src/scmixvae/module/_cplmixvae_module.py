@@ -7,7 +7,7 @@ objective"); the maths lives in :mod:`scmixvae.module._objective`.
 
 from __future__ import annotations
 
-import math
+from typing import Literal
 
 import numpy as np
 import torch
@@ -16,13 +16,13 @@ from scvi import REGISTRY_KEYS
 from scvi.module.base import BaseModuleClass, LossOutput, auto_move_data
 from torch import nn
 
+from .._choices import check_choice
 from .._expression import log_normalise
-from ..augment import Augmenter, make_augmenter
+from ..augment import AugmentationName, Augmenter, make_augmenter
 from ._arm_layers import ArmBatchNorm, ArmLinear, ArmMLP, once_if_shared
-from ._category_merging import MERGE_METHODS
-from ._cluster_teacher import COUNT_CLUSTERING_INPUTS, ClusterTeacher, check_clustering_input
+from ._cluster_teacher import ClusterTeacher
 from ._finite_guard import check_finite_loss
-from ._likelihoods import COUNT_LIKELIHOODS, LIKELIHOODS, observation_distribution
+from ._likelihoods import COUNT_LIKELIHOODS, Likelihood, observation_distribution
 from ._objective import (
     categorical_entropy,
     gaussian_kl,
@@ -30,16 +30,12 @@ from ._objective import (
     perturbed_aitchison_distance,
 )
 
-#: Values of ``state_prior``: a learnable ``N(m_c, diag v_c)`` per type, or ``N(0, I)``.
-STATE_PRIORS = ("type", "standard")
-#: Values of ``coupling_input``: what the coupling distance compares between arms.
-COUPLING_INPUTS = ("samples", "posteriors")
-#: Values of ``category_input``: what the category head reads.
-CATEGORY_INPUTS = ("bottleneck", "hidden")
-#: Values of ``type_readout``: where a trained model's types are read from.
-TYPE_READOUTS = ("encoder", "decoder")
-#: Values of ``initialization``: how the categorical posterior starts (see ``ClusterTeacher``).
-INITIALIZATIONS = ("random", "kmeans", "overcluster")
+#: The state prior: a learnable ``N(m_c, diag v_c)`` per type, or ``N(0, I)``.
+StatePrior = Literal["type", "standard"]
+#: How the categorical posterior starts (see ``ClusterTeacher``).
+Initialization = Literal["random", "kmeans", "overcluster"]
+#: Where a trained model's types are read from: the category head or the arms' decoders.
+TypeReadout = Literal["encoder", "decoder"]
 
 
 class CplMixVAEModule(BaseModuleClass):
@@ -80,40 +76,18 @@ class CplMixVAEModule(BaseModuleClass):
     entropy_weight
         Weight of the entropy confidence penalty ``−H(q)``; ``1`` is Eq. 7 of the paper. The
         default 0 was chosen by measurement (``benchmarks/ablation.md``).
-    coupling_input
-        ``"samples"``: the distance compares the arms' Gumbel-softmax samples ``c_a, c_b``,
-        the expectation ``E_q(c_a, c_b)[d²(c_a, c_b)]`` of Eq. 7; ``"posteriors"``: it compares
-        ``q(c | x_a)`` and ``q(c | x_b)`` themselves (see ``benchmarks/`` for the comparison).
-    coupling_var_floor, coupling_prob_offset
-        Numerical guards of :func:`~scmixvae.module.perturbed_aitchison_distance`.
-    usage_weight
-        Weight of a bonus on the entropy of the minibatch-average posterior (category
-        usage); ``0``, the paper's choice, puts no pressure on type abundances.
     initialization
-        ``"random"``: the paper's cold start. ``"kmeans"``: the module holds a
+        ``"random"``: the paper's cold start; the category head reads the bottleneck ``z``,
+        as in the paper. ``"kmeans"``: the module holds a
         :class:`~scmixvae.module.ClusterTeacher`; while ``inference(use_teacher=True)`` the
         decoder is fed the teacher's k-means labels and the category head learns them by
         cross-entropy (the model's ``train`` fits the teacher and sets the phase).
         ``"overcluster"``: the same teacher, whose centroids are later merged into fewer
         categories (:meth:`ClusterTeacher.assign_categories`); the model builds the module
-        with more categories than types and merges them in ``train``.
-    clustering_input
-        What the teacher's PCA and k-means read (see
-        :class:`~scmixvae.module.ClusterTeacher`): ``"pearson_residuals"`` (the default
-        for count likelihoods), ``"log_normalised"`` (the encoder's input, the default
-        before) or ``"as_is"`` (the default, and the only choice, for other likelihoods).
-        Ignored with ``initialization="random"``.
-    hard_samples
-        Feed the decoder the one-hot argmax of the Gumbel-softmax sample, with the relaxed
-        sample's gradient (straight-through); the coupling still compares relaxed samples.
-    category_input
-        ``"hidden"`` (default): ``q(c | x)`` is a linear map of the encoder's last
-        ``F``-wide hidden layer, so that the category head does not share the bottleneck
-        with the state. ``"bottleneck"``: of the ``L``-wide bottleneck ``z``, as in the paper
-        (docs/method.md, "One arm"). Chosen by measurement with the over-clustering start
-        (``benchmarks/accuracy.md``): a linear map of 10 dimensions cannot tell ``2K``
-        clusters apart, and left types unused; from the cold start the bottleneck was
-        better (``benchmarks/ablation.md``).
+        with more categories than types and merges them in ``train``. The teacher's
+        k-means reads the counts' Pearson residuals for count likelihoods, the data as
+        given otherwise. With a teacher the category head reads the encoder's last hidden
+        layer: a linear map of the 10-wide ``z`` could not tell ``2K`` clusters apart.
     type_readout
         Where :meth:`classify` reads each arm's types from. ``"encoder"`` (default): the
         category head's ``q(c | x)``, one pass. ``"decoder"``: the arm's own mixture,
@@ -122,45 +96,6 @@ class CplMixVAEModule(BaseModuleClass):
         prior weights; ``K`` decoder passes per cell instead of one encoder pass. It was as
         accurate as the head, or slightly better (``benchmarks/accuracy.md``). Training
         always uses the head.
-    merge_method
-        How ``initialization="overcluster"`` merges its clusters into types
-        (:func:`~scmixvae.module.merge_categories`). ``"geodesic"`` (default): average
-        linkage on the cheapest chains of steps through a per-cell divergence between the
-        clusters' decoders (:func:`~scmixvae.module.geodesic_divergence`), which keeps
-        together a type that k-means cut into a chain of clusters. ``"average"`` (the
-        earlier default), ``"complete"``, ``"single"``: that linkage on the divergence
-        itself. ``"modularity"``: greedy modularity on how many
-        cells of each cluster the decoders give to each other cluster. Chosen by
-        measurement (``benchmarks/accuracy.md``, ``benchmarks/merging.md``,
-        ``docs/method.md``).
-    merge_connectivity
-        Discount the decoders' divergence between clusters whose cells are each other's
-        neighbours in the teacher's PCA (:func:`~scmixvae.module.neighbour_connectivity`,
-        15 neighbours), so that a type k-means cut in two along a continuum is merged before
-        two types that differ as much (default ``True``; the linkage merges only). Chosen by
-        measurement (``benchmarks/accuracy.md``, ``docs/method.md``).
-    merge_depth_normalised
-        Divide every cell's scores by its library size relative to the median before the
-        merge (:func:`~scmixvae.module.per_count_scores`), so that deeply sequenced cells do
-        not weigh more than shallow ones; no effect for non-count likelihoods. Default
-        ``False``: with it, whole trainings gained on PBMC and lost on Zeisel's 47
-        subclasses (``benchmarks/accuracy.md``, ``cplmix_per_count_merge_a2``).
-    n_enumerated
-        ``0``: the decoder sees one Gumbel-softmax sample of ``c`` (the paper). ``m > 0``:
-        the reconstruction and state KL are averaged exactly over the ``m`` most probable
-        categories of ``q(c | x)``, weighted by ``q`` renormalised over them, so that ``q``
-        gets the exact gradient of that average instead of the relaxation's biased one; the
-        coupling still compares Gumbel-softmax samples. Costs ``m`` decoder passes per cell.
-        Experimental: ``m = 3`` did not improve accuracy (``benchmarks/ablation.md``).
-    self_labelling
-        Train the categories by classification EM instead of Gumbel-softmax samples: in each
-        training step every arm's decoder scores each cell under every active category
-        (reconstruction + state KL, ``s`` at its posterior mean, no gradient), the decoder
-        is fed the one-hot of the best category and the category head learns it by
-        cross-entropy, as from the k-means teacher. Costs ``K`` decoder passes (without
-        backward) per cell. Experimental: it kept a start from the true types better than
-        the Gumbel-softmax samples did, but did not improve accuracy from a cold or k-means
-        start (``benchmarks/ablation.md``).
 
     Examples
     --------
@@ -179,75 +114,23 @@ class CplMixVAEModule(BaseModuleClass):
         n_states: int = 2,
         n_arms: int = 2,
         n_batch: int = 0,
-        likelihood: str = "nb",
-        augmentation: str | Augmenter = "none",
+        likelihood: Likelihood = "nb",
+        augmentation: AugmentationName | Augmenter = "none",
         augmentation_kwargs: dict | None = None,
-        state_prior: str = "type",
+        state_prior: StatePrior = "type",
         n_hidden: int = 100,
         n_latent: int = 10,
         kl_weight: float = 1.0,
         coupling_weight: float = 0.01,
         entropy_weight: float = 0.0,
-        coupling_input: str = "samples",
-        coupling_var_floor: float = 1e-4,
-        coupling_prob_offset: float = 1e-3,
-        usage_weight: float = 0.0,
-        initialization: str = "random",
-        clustering_input: str | None = None,
-        hard_samples: bool = False,
-        n_enumerated: int = 0,
-        self_labelling: bool = False,
-        category_input: str = "hidden",
-        type_readout: str = "encoder",
-        merge_method: str = "geodesic",
-        merge_connectivity: bool = True,
-        merge_depth_normalised: bool = False,
+        initialization: Initialization = "random",
+        type_readout: TypeReadout = "encoder",
     ):
         super().__init__()
-        if merge_method not in MERGE_METHODS:
-            raise ValueError(
-                f"Unknown merge_method {merge_method!r}; choose one of {MERGE_METHODS}."
-            )
-        if category_input not in CATEGORY_INPUTS:
-            raise ValueError(
-                f"Unknown category_input {category_input!r}; choose one of {CATEGORY_INPUTS}."
-            )
-        if type_readout not in TYPE_READOUTS:
-            raise ValueError(
-                f"Unknown type_readout {type_readout!r}; choose one of {TYPE_READOUTS}."
-            )
-        if n_enumerated < 0 or n_enumerated > n_categories:
-            raise ValueError(
-                f"n_enumerated must be between 0 and n_categories={n_categories}, "
-                f"got {n_enumerated}."
-            )
-        if n_enumerated and self_labelling:
-            raise ValueError(
-                "n_enumerated and self_labelling are two ways to train the categories; "
-                "choose one (set n_enumerated=0 or self_labelling=False)."
-            )
-        if initialization not in INITIALIZATIONS:
-            raise ValueError(
-                f"Unknown initialization {initialization!r}; choose one of {INITIALIZATIONS}."
-            )
-        if likelihood not in LIKELIHOODS:
-            raise ValueError(f"Unknown likelihood {likelihood!r}; choose one of {LIKELIHOODS}.")
-        if clustering_input is None:
-            clustering_input = "pearson_residuals" if likelihood in COUNT_LIKELIHOODS else "as_is"
-        check_clustering_input(clustering_input)
-        if clustering_input in COUNT_CLUSTERING_INPUTS and likelihood not in COUNT_LIKELIHOODS:
-            raise ValueError(
-                f"clustering_input={clustering_input!r} needs raw counts, but "
-                f"likelihood={likelihood!r} is not a count likelihood; use "
-                "clustering_input='as_is' or one of the count likelihoods "
-                f"{COUNT_LIKELIHOODS}."
-            )
-        if coupling_input not in COUPLING_INPUTS:
-            raise ValueError(
-                f"Unknown coupling_input {coupling_input!r}; choose one of {COUPLING_INPUTS}."
-            )
-        if state_prior not in STATE_PRIORS:
-            raise ValueError(f"Unknown state_prior {state_prior!r}; choose one of {STATE_PRIORS}.")
+        check_choice("likelihood", likelihood, Likelihood)
+        check_choice("state_prior", state_prior, StatePrior)
+        check_choice("initialization", initialization, Initialization)
+        check_choice("type_readout", type_readout, TypeReadout)
         self.n_input = n_input
         self.n_categories = n_categories
         self.n_states = n_states
@@ -260,20 +143,8 @@ class CplMixVAEModule(BaseModuleClass):
         self.kl_weight = kl_weight
         self.coupling_weight = coupling_weight
         self.entropy_weight = entropy_weight
-        self.coupling_input = coupling_input
-        self.coupling_var_floor = coupling_var_floor
-        self.coupling_prob_offset = coupling_prob_offset
-        self.usage_weight = usage_weight
         self.initialization = initialization
-        self.clustering_input = clustering_input
-        self.hard_samples = hard_samples
-        self.n_enumerated = n_enumerated
-        self.self_labelling = self_labelling
-        self.category_input = category_input
         self.type_readout = type_readout
-        self.merge_method = merge_method
-        self.merge_connectivity = merge_connectivity
-        self.merge_depth_normalised = merge_depth_normalised
         augmentation_kwargs = augmentation_kwargs or {}
         if augmentation == "generative":  # built for these data; the model trains it first
             augmentation_kwargs = {
@@ -295,8 +166,7 @@ class CplMixVAEModule(BaseModuleClass):
         self.encoder_out = nn.Sequential(
             ArmLinear(arms, width, n_latent), ArmBatchNorm(arms, n_latent)
         )
-        head_width = n_latent if category_input == "bottleneck" else width
-        self.category_head = ArmLinear(arms, head_width, n_categories)
+        self.category_head = ArmLinear(arms, self._head_width(), n_categories)
         self.state_head = ArmLinear(arms, n_latent + n_categories, 2 * n_states)
         if state_prior == "type":
             self.prior_mean = nn.Parameter(torch.zeros(arms, n_categories, n_states))
@@ -309,7 +179,7 @@ class CplMixVAEModule(BaseModuleClass):
         if likelihood in COUNT_LIKELIHOODS:
             self.log_dispersion = nn.Parameter(torch.zeros(arms, 1, n_input))
         self.teacher = (
-            ClusterTeacher(n_input, n_categories, clustering_input=clustering_input)
+            ClusterTeacher(n_input, n_categories, counts=likelihood in COUNT_LIKELIHOODS)
             if initialization != "random"
             else None
         )
@@ -345,16 +215,26 @@ class CplMixVAEModule(BaseModuleClass):
             library = self.library_size(x_arm)
         return self._encode_normalised(self.encoder_input(x_arm, library))
 
+    def _head_width(self) -> int:
+        # Measured per start (benchmarks/tried.md; see ``initialization``).
+        return self.n_latent if self.initialization == "random" else self.n_hidden
+
     def _encode_normalised(self, encoder_input: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         hidden = self.encoder(encoder_input)
         z = self.encoder_out(hidden)
-        head_input = z if self.category_input == "bottleneck" else hidden
+        head_input = z if self.initialization == "random" else hidden
+        return z, self.log_posterior(self.category_head(head_input))
+
+    def log_posterior(self, logits: torch.Tensor) -> torch.Tensor:
+        """``log q(c | x)`` from the category head's logits, ``(A, B, K)``.
+
+        Pruned categories get ``-inf``; a merged category gets the log of the summed
+        posteriors of the categories merged into it.
+        """
         # A category keeps its logit while the category it is merged into is active.
-        logits = self.category_head(head_input).masked_fill(
-            ~self.active[self.merged_into], float("-inf")
-        )
+        logits = logits.masked_fill(~self.active[self.merged_into], float("-inf"))
         log_q = torch.log_softmax(logits, dim=-1)
-        return z, self._sum_merged(log_q) if self.is_merged else log_q
+        return self._sum_merged(log_q) if self.is_merged else log_q
 
     def _sum_merged(self, log_q: torch.Tensor) -> torch.Tensor:
         """``log q`` of each merged category: log of the sum of its members' posteriors.
@@ -470,19 +350,6 @@ class CplMixVAEModule(BaseModuleClass):
             self.decoder.train(decoder_mode)
         return scores
 
-    def best_categories(
-        self,
-        x_arm: torch.Tensor,
-        z: torch.Tensor,
-        library: torch.Tensor,
-        batch_index: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """Each arm's active category of lowest :meth:`category_scores` per cell, ``(A, B)``.
-
-        The classification-EM assignment step.
-        """
-        return self.category_scores(x_arm, z, library, batch_index).argmin(-1)
-
     @torch.no_grad()
     def classify(
         self, x_arm: torch.Tensor, batch_index: torch.Tensor | None = None
@@ -513,20 +380,14 @@ class CplMixVAEModule(BaseModuleClass):
 
     # ---- scvi-tools module protocol -----------------------------------------------------
     def _get_inference_input(self, tensors: dict, **kwargs) -> dict:
-        return {
-            "x": tensors[REGISTRY_KEYS.X_KEY],
-            "batch_index": tensors.get(REGISTRY_KEYS.BATCH_KEY),
-        }
+        return {"x": tensors[REGISTRY_KEYS.X_KEY]}
 
     def _get_generative_input(self, tensors: dict, inference_outputs: dict, **kwargs) -> dict:
-        batch_index = tensors.get(REGISTRY_KEYS.BATCH_KEY)
-        if batch_index is not None and "enumeration_weights" in inference_outputs:
-            batch_index = batch_index.repeat_interleave(self.n_enumerated, dim=0)
         return {
             "c": inference_outputs["c"],
             "s": inference_outputs["s"],
             "library": inference_outputs["library"],
-            "batch_index": batch_index,
+            "batch_index": tensors.get(REGISTRY_KEYS.BATCH_KEY),
         }
 
     @auto_move_data
@@ -535,18 +396,13 @@ class CplMixVAEModule(BaseModuleClass):
         x: torch.Tensor,
         temperature: float = 1.0,
         use_teacher: bool = False,
-        batch_index: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Encode each arm's copy of ``x``; sample ``c`` (Gumbel-softmax) and ``s``.
 
         In training each arm sees its own augmented copy and ``c`` is a relaxed sample at
         ``temperature``; in evaluation every arm sees ``x`` and ``c`` is the one-hot argmax.
-        With ``n_enumerated = m`` (training only) ``c``, ``s`` and ``library`` hold ``m``
-        rows per cell, one per candidate category (cell-major), and ``enumeration_weights``
-        ``(A, B, m)`` their renormalised posterior; ``log_c`` stays one sample per cell.
         With ``use_teacher`` (training only) ``c`` is the one-hot label of the
         :class:`ClusterTeacher`, returned as ``teacher_labels`` for the loss.
-        ``batch_index`` is only read by ``self_labelling``, whose scoring decodes.
         """
         x = x.float()  # a float64 tensor passed in directly; the weights are float32
         x_arm = self.augmenter(x, self.n_arms) if self.training else x.expand(self.n_arms, *x.shape)
@@ -554,33 +410,18 @@ class CplMixVAEModule(BaseModuleClass):
         encoder_input = once_if_shared(lambda x: self.encoder_input(x, self.library_size(x)), x_arm)
         z, log_q = self._encode_normalised(encoder_input)
         outputs = {}
-        if self.training and (use_teacher or self.self_labelling):
-            # Labels the head is taught: the k-means teacher's, else the decoders' best.
-            if use_teacher and self.teacher is None:
+        if self.training and use_teacher:
+            if self.teacher is None:
                 raise ValueError(
                     "use_teacher=True needs a module built with initialization='kmeans' or "
                     "'overcluster'."
                 )
-            outputs["teacher_labels"] = (
-                self.teacher(x_arm)
-                if use_teacher
-                else self.best_categories(x_arm, z, library, batch_index)
-            )
+            outputs["teacher_labels"] = self.teacher(x_arm)
             c = F.one_hot(outputs["teacher_labels"], self.n_categories).to(log_q.dtype)
             log_c = c.log()
-        elif self.training and self.n_enumerated:
-            log_c = log_gumbel_softmax_sample(log_q, temperature)  # for the coupling only
-            top_log_q, top = log_q.topk(self.n_enumerated, dim=-1)
-            outputs["enumeration_weights"] = torch.softmax(top_log_q, dim=-1)
-            c = F.one_hot(top, self.n_categories).to(log_q.dtype).flatten(1, 2)
-            z = z.repeat_interleave(self.n_enumerated, dim=1)
-            library = library.repeat_interleave(self.n_enumerated, dim=1)
         elif self.training:
             log_c = log_gumbel_softmax_sample(log_q, temperature)
             c = log_c.exp()
-            if self.hard_samples:  # straight-through: one-hot forward, relaxed gradient
-                hard = F.one_hot(c.argmax(-1), self.n_categories).to(c.dtype)
-                c = hard + c - c.detach()
         else:
             c = F.one_hot(log_q.argmax(-1), self.n_categories).to(log_q.dtype)
             log_c = c.log()  # -inf off the argmax; the coupling's offset keeps it finite
@@ -632,29 +473,17 @@ class CplMixVAEModule(BaseModuleClass):
         inf, gen = inference_outputs, generative_outputs
         # Pruned categories (log q = -inf) are left out of every term on q.
         log_q = inf["log_q"][..., self.active]
-        x_arm = inf["x_arm"]
-        if "enumeration_weights" in inf:
-            x_arm = x_arm.repeat_interleave(self.n_enumerated, dim=1)
-        reconstruction = -gen["px"].log_prob(x_arm).sum(-1)  # (A, B) or (A, B m)
+        reconstruction = -gen["px"].log_prob(inf["x_arm"]).sum(-1)  # (A, B)
         kl_state = gaussian_kl(inf["s_mean"], inf["s_var"], gen["prior_mean"], gen["prior_var"])
-        if "enumeration_weights" in inf:  # exact average over each cell's m candidates
-            weights = inf["enumeration_weights"]
-            reconstruction = (weights * reconstruction.unflatten(1, weights.shape[1:])).sum(-1)
-            kl_state = (weights * kl_state.unflatten(1, weights.shape[1:])).sum(-1)
         entropy = categorical_entropy(log_q)  # (A,)
-        coupled = inf["log_c"][..., self.active] if self.coupling_input == "samples" else log_q
-        coupling = perturbed_aitchison_distance(
-            coupled, self.coupling_var_floor, self.coupling_prob_offset
-        )  # (A (A - 1) / 2,)
+        # The arms' samples c_a, c_b are compared: the expectation E_q[d²(c_a, c_b)] of Eq. 7.
+        coupling = perturbed_aitchison_distance(inf["log_c"][..., self.active])  # (A(A-1)/2,)
         arm_factor = max(self.n_arms - 1, 1)
         per_arm = (
             reconstruction.mean(-1)
             + self.kl_weight * kl_weight * kl_state.mean(-1)
             - self.entropy_weight * entropy
         )
-        if self.usage_weight:
-            usage = log_q.logsumexp(dim=1, keepdim=True) - math.log(log_q.shape[1])
-            per_arm = per_arm - self.usage_weight * categorical_entropy(usage)
         if "teacher_labels" in inf:
             per_arm = per_arm + F.nll_loss(
                 inf["log_q"].transpose(1, 2), inf["teacher_labels"], reduction="none"

@@ -5,20 +5,24 @@ See docs/method.md, "One arm". The names are the values of ``CplMixVAE(likelihoo
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import torch
 from scvi.distributions import ZeroInflatedNegativeBinomial
 from torch.distributions import Bernoulli, Distribution, Normal
 
 from ._negative_binomial import LogMeanNegativeBinomial
 
+#: The observation models: two on raw counts, with the cell's library size, then two others.
+Likelihood = Literal["nb", "zinb", "normal", "bernoulli"]
+#: Every supported likelihood.
+LIKELIHOODS = get_args(Likelihood)
 #: Likelihoods on raw, non-negative integer counts, with the cell's library size.
 COUNT_LIKELIHOODS = ("nb", "zinb")
-#: Every supported likelihood.
-LIKELIHOODS = (*COUNT_LIKELIHOODS, "normal", "bernoulli")
 
 
 def observation_distribution(
-    likelihood: str,
+    likelihood: Likelihood,
     decoded: torch.Tensor,
     library: torch.Tensor,
     log_dispersion: torch.Tensor | None = None,
