@@ -270,5 +270,5 @@ def test_a_model_saved_with_a_removed_setting_loads_when_it_holds_the_kept_behav
     assert loaded.get_cell_types().equals(trained.get_cell_types())
     trained.save(tmp_path / "variant")
     _edit_settings(tmp_path / "variant", lambda d: d["settings"].update(self_labelling=True))
-    with pytest.raises(ValueError, match="self_labelling=True, a variant that scmixvae .* no longer"):
+    with pytest.raises(ValueError, match="self_labelling=True, a variant that scmixvae"):
         scmixvae.CplMixVAE.load(tmp_path / "variant", adata=small_adata)
