@@ -186,9 +186,7 @@ def linkage_groups(distance: np.ndarray, n_groups: int, method: str = "average")
     return cut_tree(tree, n_clusters=n_groups).ravel()
 
 
-def group_representatives(
-    groups: np.ndarray, scores: np.ndarray, labels: np.ndarray
-) -> np.ndarray:
+def group_representatives(groups: np.ndarray, scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """For every category, the member of its group whose decoder explains the group best.
 
     ``groups`` ``(K,)`` is each category's group; ``scores`` and ``labels`` are as in
