@@ -23,6 +23,7 @@ from variants import BottleneckHeadModel
 from scmixvae._expression import log_normalise
 from scmixvae.model._cplmixvae import default_max_epochs
 from scmixvae.module import ClusterTeacher
+from scmixvae.start import fit_cluster_teacher
 
 RESULTS = HERE / "results" / "ablation.jsonl"
 
@@ -198,7 +199,9 @@ def fitted_teacher(adata, k: int, seed: int) -> tuple[ClusterTeacher, torch.Tens
     counts = counts.toarray() if hasattr(counts, "toarray") else np.asarray(counts)
     x = torch.as_tensor(counts, dtype=torch.float32)
     normalised = log_normalise(x, x.sum(1, keepdim=True))
-    return ClusterTeacher(x.shape[1], k).fit(normalised.numpy(), seed=seed), normalised
+    return fit_cluster_teacher(
+        ClusterTeacher(x.shape[1], k), normalised.numpy(), seed=seed
+    ), normalised
 
 
 def teacher_only(adata, k, seed, dataset):

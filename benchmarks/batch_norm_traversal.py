@@ -22,7 +22,7 @@ from accuracy import dataset_seed_main, machine_line, run_metadata
 from traversal import measure, summarise, trained_model
 
 import scmixvae.model._cplmixvae as cplmixvae_model
-from scmixvae.model._batch_norm_calibration import recalibrate_batch_norm
+from scmixvae.train._batch_norm import recalibrate_batch_norm
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results" / "batch_norm_traversal.jsonl"

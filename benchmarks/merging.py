@@ -40,9 +40,10 @@ from merge_variants import MERGE_METHODS, merge_variant
 from scipy.cluster.hierarchy import fcluster, linkage
 
 import scmixvae
-from scmixvae.model._cplmixvae import _MERGE_FRACTION, _OVERCLUSTERING, default_max_epochs
-from scmixvae.model._merging import merge_evidence
+from scmixvae.model._cplmixvae import default_max_epochs
 from scmixvae.start import neighbour_connectivity
+from scmixvae.start._merge_step import merge_evidence
+from scmixvae.start._type_start import CLUSTERS_PER_TYPE, MERGE_FRACTION
 
 RESULTS = HERE / "results" / "merging.jsonl"
 LINKAGES = ("average", "complete", "single")
@@ -85,7 +86,7 @@ def pca_merge(model, clusters: np.ndarray, k: int, method: str) -> np.ndarray:
     return group_of[clusters]
 
 
-def run(dataset: str, seed: int, arms: int = 2, clusters_per_type: int = _OVERCLUSTERING) -> dict:
+def run(dataset: str, seed: int, arms: int = 2, clusters_per_type: int = CLUSTERS_PER_TYPE) -> dict:
     adata, label_key = load(dataset)
     k = adata.obs[label_key].nunique()
     reference = adata.obs[label_key].astype(str).to_numpy()
@@ -99,7 +100,7 @@ def run(dataset: str, seed: int, arms: int = 2, clusters_per_type: int = _OVERCL
         initialization="kmeans",
         n_arms=arms,
     )
-    epochs = round(_MERGE_FRACTION * default_max_epochs(adata.n_obs))
+    epochs = round(MERGE_FRACTION * default_max_epochs(adata.n_obs))
     start = time.perf_counter()
     model.train(
         max_epochs=epochs, accelerator="cpu", plan_kwargs={"n_epochs_teacher": epochs}, **QUIET
@@ -130,12 +131,12 @@ def run(dataset: str, seed: int, arms: int = 2, clusters_per_type: int = _OVERCL
 def render() -> None:
     rows = pd.read_json(RESULTS, lines=True)
     # Rows from before --arms / --clusters-per-type: the defaults, 2 arms and 2K clusters.
-    for setting, default in [("n_arms", 2), ("clusters_per_type", _OVERCLUSTERING)]:
+    for setting, default in [("n_arms", 2), ("clusters_per_type", CLUSTERS_PER_TYPE)]:
         rows[setting] = rows.get(setting, pd.Series(default, rows.index))
         rows[setting] = rows[setting].fillna(default).astype(int)
     rows = rows.drop_duplicates(["dataset", "seed", "n_arms", "clusters_per_type"], keep="last")
     other_arms = rows["n_arms"] != 2
-    other_clusters = rows["clusters_per_type"] != _OVERCLUSTERING
+    other_clusters = rows["clusters_per_type"] != CLUSTERS_PER_TYPE
     rows.loc[other_arms, "dataset"] += rows.loc[other_arms, "n_arms"].map(", {} arm(s)".format)
     rows.loc[other_clusters, "dataset"] += rows.loc[other_clusters, "clusters_per_type"].map(
         ", {}K clusters".format
@@ -219,5 +220,5 @@ def table_rows(rows, defaults, columns, header=False) -> list[str]:
 
 
 if __name__ == "__main__":
-    options = {"arms": 2, "clusters_per_type": _OVERCLUSTERING}
+    options = {"arms": 2, "clusters_per_type": CLUSTERS_PER_TYPE}
     dataset_seed_main(__doc__, run, render, RESULTS, options=options)

@@ -28,7 +28,7 @@ from scipy.cluster.hierarchy import fcluster, linkage
 from sklearn.neighbors import NearestNeighbors
 
 import scmixvae
-from scmixvae.model._cplmixvae import _OVERCLUSTERING
+from scmixvae.start._type_start import CLUSTERS_PER_TYPE
 
 RESULTS = HERE / "results" / "merging_graph.jsonl"
 COLUMNS = ["ceiling", "pca_average", "graph_modularity"]
@@ -48,7 +48,7 @@ def run(dataset: str, seed: int) -> dict:
     adata, label_key = load(dataset)
     k = adata.obs[label_key].nunique()
     reference = adata.obs[label_key].astype(str).to_numpy()
-    teacher, normalised = fitted_teacher(adata, min(_OVERCLUSTERING * k, adata.n_obs), seed)
+    teacher, normalised = fitted_teacher(adata, min(CLUSTERS_PER_TYPE * k, adata.n_obs), seed)
     with torch.no_grad():
         embedding = teacher.embed(normalised).numpy()
         clusters = teacher.nearest_centroid(normalised).numpy()

@@ -6,8 +6,8 @@ import torch
 from conftest import QUIET
 
 import scmixvae
-from scmixvae.model._batch_norm_calibration import recalibrate_batch_norm
 from scmixvae.module import ArmBatchNorm
+from scmixvae.train._batch_norm import recalibrate_batch_norm
 
 
 def _counts(adata) -> torch.Tensor:

@@ -5,15 +5,16 @@ import torch
 from conftest import QUIET
 
 import scmixvae
-from scmixvae.model._merging import CategoryMerging, merge_evidence, merge_over_clusters
 from scmixvae.module import ClusterTeacher, CplMixVAEModule
 from scmixvae.start import (
     decoder_divergence,
+    fit_cluster_teacher,
     geodesic_divergence,
     linkage_groups,
     merge_categories,
     neighbour_connectivity,
 )
+from scmixvae.start._merge_step import CategoryMerging, merge_evidence, merge_over_clusters
 
 
 def _two_types_in_four_clusters():
@@ -142,7 +143,7 @@ def test_merge_checks_the_number_of_groups():
 
 def test_teacher_teaches_the_category_of_its_centroid():
     x = np.array([[0.0, 0.0], [0.1, 0.0], [5.0, 5.0], [5.1, 5.0]], dtype="float32")
-    teacher = ClusterTeacher(2, n_categories=2, n_components=2).fit(x)
+    teacher = fit_cluster_teacher(ClusterTeacher(2, n_categories=2, n_components=2), x)
     nearest = teacher.nearest_centroid(torch.from_numpy(x))
     assert torch.equal(teacher(torch.from_numpy(x)), nearest)  # identity map at first
     teacher.assign_categories(np.array([1, 1]))
@@ -206,7 +207,8 @@ def test_overcluster_trains_twice_the_categories_then_merges_them(small_adata, t
 
 def test_the_merge_reads_every_arm_and_the_teachers_centroids(small_adata):
     model = _overcluster_model(small_adata)
-    model._fit_teacher(np.arange(small_adata.n_obs))
+    counts = small_adata.layers["counts"].toarray().astype("float32")
+    fit_cluster_teacher(model.module.teacher, counts, seed=0)
     module = model.module
     cells = np.arange(0, small_adata.n_obs, 3)
     # Scoring first recomputes the batch-norm statistics on its cells; with the same

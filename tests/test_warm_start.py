@@ -11,6 +11,7 @@ from scvi import REGISTRY_KEYS
 import scmixvae
 from scmixvae._expression import pearson_residuals
 from scmixvae.module import ClusterTeacher, CplMixVAEModule
+from scmixvae.start import fit_cluster_teacher
 from scmixvae.train import CplMixVAETrainingPlan
 
 X = REGISTRY_KEYS.X_KEY
@@ -28,10 +29,12 @@ def _same_partition(a, b):
 
 def test_teacher_recovers_blobs_dense_and_sparse():
     x, truth = _blobs()
-    dense = ClusterTeacher(6, n_categories=3, n_components=3).fit(x, seed=0)
+    dense = fit_cluster_teacher(ClusterTeacher(6, n_categories=3, n_components=3), x, seed=0)
     assert _same_partition(dense(torch.from_numpy(x)).numpy(), truth)
     shifted = x + 10.0  # sparse input is densified in chunks, so the result is the same
-    sp = ClusterTeacher(6, n_categories=3, n_components=3).fit(sparse.csr_matrix(shifted))
+    sp = fit_cluster_teacher(
+        ClusterTeacher(6, n_categories=3, n_components=3), sparse.csr_matrix(shifted)
+    )
     assert _same_partition(sp(torch.from_numpy(shifted)).numpy(), truth)
     # leading arm dimension
     labels = dense(torch.from_numpy(x).expand(2, -1, -1))
@@ -40,11 +43,13 @@ def test_teacher_recovers_blobs_dense_and_sparse():
 
 def test_teacher_errors_on_too_few_cells():
     with pytest.raises(ValueError, match="at least n_categories"):
-        ClusterTeacher(6, n_categories=5).fit(np.zeros((3, 6), dtype="float32"))
+        fit_cluster_teacher(ClusterTeacher(6, n_categories=5), np.zeros((3, 6), dtype="float32"))
     # one gene is enough, dense or sparse
     x = np.array([[0.0], [0.1], [5.0], [5.1]], dtype="float32")
     for data in (x, sparse.csr_matrix(x)):
-        labels = ClusterTeacher(1, n_categories=2).fit(data)(torch.from_numpy(x)).numpy()
+        labels = fit_cluster_teacher(ClusterTeacher(1, n_categories=2), data)(
+            torch.from_numpy(x)
+        ).numpy()
         assert labels[0] == labels[1] != labels[2] == labels[3]
 
 
@@ -124,12 +129,12 @@ def test_residual_teacher_clusters_by_profile_not_depth():
     depth = rng.choice([0.2, 1.0, 5.0], size=types.size)  # depths 25-fold apart in each type
     counts = rng.poisson(20 * depth[:, None] * profiles[types]).astype("float32")
     teacher = ClusterTeacher(6, n_categories=3, counts=True)
-    teacher.fit(sparse.csr_matrix(counts), seed=0)
+    fit_cluster_teacher(teacher, sparse.csr_matrix(counts), seed=0)
     assert teacher.gene_fraction.sum().item() == pytest.approx(1.0)
     assert teacher.residual_clip.item() == pytest.approx(math.sqrt(120))
     assert _same_partition(teacher(torch.from_numpy(counts)).numpy(), types)
     # the same counts as they are: k-means splits by depth instead
-    raw = ClusterTeacher(6, n_categories=3).fit(counts, seed=0)
+    raw = fit_cluster_teacher(ClusterTeacher(6, n_categories=3), counts, seed=0)
     assert not _same_partition(raw(torch.from_numpy(counts)).numpy(), types)
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import scvi
-import torch
 from anndata import AnnData
 from mudata import MuData
 from scvi import REGISTRY_KEYS
@@ -25,11 +24,11 @@ from .._budget import epochs_for
 from .._choices import check_choice
 from ..augment import AugmentationName, Augmenter, GenerativeAugmenter
 from ..module import CplMixVAEModule, Initialization, Likelihood, StatePrior, TypeReadout
+from ..start import TypeStart, sample_cells
 from ..train import CplMixVAETrainingPlan
-from ._batch_norm_calibration import CalibrateBeforeValidation, recalibrate_batch_norm
+from ..train._batch_norm import CalibrateBeforeValidation, recalibrate_batch_norm
 from ._inference import InferenceMixin
 from ._interpretation import InterpretationMixin
-from ._merging import CategoryMerging
 from ._persistence import PersistenceMixin
 from ._pruning import PruningMixin
 from ._safe_training import (
@@ -53,16 +52,6 @@ from ._validation import (
 # Default training length, in cells seen: ~1,200 steps of 256 cells. It keeps a full Zeisel
 # training (3,005 cells x 4,000 genes) under 5 minutes on 2 CPU cores (benchmarks/).
 _CELL_PASSES = 300_000
-
-
-# Share of the epochs spent in the k-means warm start (initialization="kmeans").
-_TEACHER_FRACTION = 0.2
-# Cells sampled to fit the warm start's PCA and k-means (and to judge the merge).
-_TEACHER_MAX_CELLS = 20_000
-# initialization="overcluster": k-means clusters per requested type, and the share of the
-# epochs trained on the clusters before they are merged (benchmarks/merging.md).
-_OVERCLUSTERING = 2
-_MERGE_FRACTION = 0.5
 
 
 #: Held-out cells from which ``train`` validates every tenth of the epochs by default.
@@ -183,18 +172,13 @@ class CplMixVAE(
         if not isinstance(n_states, int | np.integer) or n_states < 1:
             raise ValueError(f"n_states must be an integer >= 1, got {n_states!r}.")
         check_choice("likelihood", likelihood, Likelihood)
-        check_choice("initialization", initialization, Initialization)
         data, layer = data_source(self.adata, self.registry_["setup_args"])
         validate_values(data, layer, likelihood)
 
         n_batch = self.summary_stats.n_batch
         self.n_types = int(n_categories)
-        # The over-clustering start's extra categories are merged away in training.
-        n_slots = (
-            min(_OVERCLUSTERING * self.n_types, n_obs)
-            if initialization == "overcluster"
-            else self.n_types
-        )
+        self.type_start = TypeStart(initialization, self.n_types)
+        n_slots = self.type_start.n_slots(n_obs)
         self.module = self._module_cls(
             n_input=self.summary_stats.n_vars,
             n_categories=n_slots,
@@ -453,18 +437,10 @@ class CplMixVAE(
         self._fit_augmenter(augmenter_kwargs or {})
         sampled_cells = self._sampled_cells()
         callbacks.append(CalibrateBeforeValidation(self, sampled_cells))
-        if self.module.teacher is not None and not self.is_trained_:
-            self._fit_teacher(sampled_cells)
-        if self.module.initialization == "overcluster":
-            # Every training of this start is taught: the clusters, then their merge.
-            plan_kwargs = {"n_epochs_teacher": max_epochs} | (plan_kwargs or {})
-            if int(self.module.active.sum()) > self.n_types:
-                merge_epoch = round(_MERGE_FRACTION * max_epochs)
-                callbacks.append(CategoryMerging(self, sampled_cells, self.n_types, merge_epoch))
-        elif self.module.teacher is not None and not self.is_trained_:
-            plan_kwargs = {"n_epochs_teacher": round(_TEACHER_FRACTION * max_epochs)} | (
-                plan_kwargs or {}
-            )
+        plan_kwargs, start_callbacks = self.type_start.prepare(
+            self, sampled_cells, max_epochs, plan_kwargs or {}
+        )
+        callbacks += start_callbacks
         try:
             with quiet_third_party(not verbose):
                 super().train(
@@ -527,14 +503,5 @@ class CplMixVAE(
         augmenter.freeze()
 
     def _sampled_cells(self) -> np.ndarray:
-        """Up to 20,000 random cells (seeded): for the warm start, merge and batch norm."""
-        n_obs = self.adata.n_obs
-        rng = np.random.default_rng(scvi.settings.seed)
-        return np.sort(rng.choice(n_obs, min(n_obs, _TEACHER_MAX_CELLS), replace=False))
-
-    @torch.inference_mode()
-    def _fit_teacher(self, indices: np.ndarray) -> None:
-        """Fit the k-means warm start on the cells ``indices``."""
-        loader = self._make_data_loader(adata=self.adata, indices=indices, batch_size=1024)
-        chunks = [tensors[REGISTRY_KEYS.X_KEY].float().numpy() for tensors in loader]
-        self.module.teacher.fit(np.concatenate(chunks), seed=scvi.settings.seed)
+        """Up to 20,000 random cells (seeded): for the start, its merge and batch norm."""
+        return sample_cells(self.adata.n_obs, scvi.settings.seed)

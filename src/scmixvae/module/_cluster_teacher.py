@@ -1,26 +1,20 @@
-"""Warm start of the categorical posterior from a k-means clustering (DEC-style).
+"""The taught start's labels: nearest k-means centroid in a fixed PCA space (DEC-style).
 
 Deep clustering methods (DEC, VaDE, scDeepCluster) start the categorical part from a
 clustering instead of from random weights. Here the clustering is k-means on a PCA of the
-counts' Pearson residuals (of the data as given, for non-count data). It is
-stored as a projection plus centroids, so that the label of any cell (or any augmented copy
-of it) is computed from ``x`` itself, on the device, inside a minibatch; no per-cell table
-has to travel with the data loader.
+counts' Pearson residuals (of the data as given, for non-count data), fitted by
+:func:`scmixvae.start.fit_cluster_teacher`. It is stored as a projection plus centroids, so
+that the label of any cell (or any augmented copy of it) is computed from ``x`` itself, on
+the device, inside a minibatch; no per-cell table has to travel with the data loader.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
-from scipy import sparse
-from sklearn.cluster import KMeans
-from sklearn.decomposition import PCA
 from torch import nn
 
 from .._expression import pearson_residuals
-
-#: Cells per chunk when the representation is computed for the fit.
-_CHUNK = 4096
 
 
 class ClusterTeacher(nn.Module):
@@ -28,8 +22,9 @@ class ClusterTeacher(nn.Module):
 
     ``r`` is the representation the clustering reads: the counts' analytic Pearson residuals
     (:func:`~scmixvae._expression.pearson_residuals`, gene fractions and clip fitted by
-    :meth:`fit`), or ``x`` itself for non-count data. The
-    buffers start at zero and are set by :meth:`fit`; they are saved with the module.
+    :func:`~scmixvae.start.fit_cluster_teacher`), or ``x`` itself for non-count data. The
+    buffers start at zero and are set by :func:`scmixvae.start.fit_cluster_teacher`; they are
+    saved with the module.
     ``g`` maps each centroid to the category it teaches: the identity until
     :meth:`assign_categories` merges centroids (the over-clustering start).
 
@@ -49,7 +44,8 @@ class ClusterTeacher(nn.Module):
     --------
     >>> rng = np.random.default_rng(0)
     >>> x = np.vstack([rng.normal(0, 1, (20, 5)), rng.normal(6, 1, (20, 5))]).astype("float32")
-    >>> teacher = ClusterTeacher(5, n_categories=2, n_components=2).fit(x, seed=0)
+    >>> from scmixvae.start import fit_cluster_teacher
+    >>> teacher = fit_cluster_teacher(ClusterTeacher(5, n_categories=2, n_components=2), x, seed=0)
     >>> labels = teacher(torch.from_numpy(x)).numpy()
     >>> bool((labels[:20] == labels[0]).all() and (labels[20:] != labels[0]).all())
     True
@@ -73,42 +69,24 @@ class ClusterTeacher(nn.Module):
         self.register_buffer("centroids", torch.zeros(n_categories, n_components))
         self.register_buffer("category", torch.arange(n_categories))
 
-    def fit(self, x: np.ndarray | sparse.spmatrix, seed: int = 0) -> ClusterTeacher:
-        """Fit PCA and k-means (10 restarts) on cells × features ``x``; return ``self``.
+    def set_residuals(self, gene_fraction: np.ndarray, residual_clip: float) -> None:
+        """Store the Pearson residuals' gene fractions ``(D,)`` and clip, fitted on counts."""
+        self.gene_fraction.copy_(self._tensor(gene_fraction))
+        self.residual_clip.fill_(residual_clip)
 
-        ``x`` is the data as the model sees them, dense or sparse; the representation the
-        clustering reads is computed densely, in chunks of cells.
+    def set_clustering(
+        self, mean: np.ndarray, components: np.ndarray, centroids: np.ndarray
+    ) -> None:
+        """Store a fitted clustering: PCA ``mean`` and ``components``, and ``centroids``.
+
+        Shapes ``(D,)``, ``(D, p)`` and ``(K, p)`` for ``p`` up to ``P`` (the rest is 0).
         """
-        n_components = min(self.components.shape[1], *x.shape)
-        n_categories = self.centroids.shape[0]
-        if x.shape[0] < n_categories:
-            raise ValueError(
-                f"k-means needs at least n_categories={n_categories} cells, got {x.shape[0]}."
-            )
-        if self.counts:
-            gene_totals = np.asarray(x.sum(axis=0), dtype=np.float64).ravel()
-            self.gene_fraction.copy_(self._tensor(gene_totals / max(gene_totals.sum(), 1.0)))
-            # The clip of Lause et al.: residuals beyond √n come from a handful of cells.
-            self.residual_clip.fill_(float(np.sqrt(x.shape[0])))
-        represented = np.concatenate(
-            [
-                self.represent(self._tensor(self._dense(x[start : start + _CHUNK]))).cpu().numpy()
-                for start in range(0, x.shape[0], _CHUNK)
-            ]
-        )
-        pca = PCA(n_components=n_components, random_state=seed)
-        embedding = pca.fit_transform(represented)
-        kmeans = KMeans(n_clusters=n_categories, n_init=10, random_state=seed).fit(embedding)
-        self.mean.copy_(self._tensor(pca.mean_))
+        n_components = components.shape[1]
+        self.mean.copy_(self._tensor(mean))
         self.components.zero_()
-        self.components[:, :n_components] = self._tensor(pca.components_.T)
+        self.components[:, :n_components] = self._tensor(components)
         self.centroids.zero_()
-        self.centroids[:, :n_components] = self._tensor(kmeans.cluster_centers_)
-        return self
-
-    @staticmethod
-    def _dense(x: np.ndarray | sparse.spmatrix) -> np.ndarray:
-        return x.toarray() if sparse.issparse(x) else np.asarray(x)
+        self.centroids[:, :n_components] = self._tensor(centroids)
 
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
         # scikit-learn can return arrays with negative strides, which torch refuses.

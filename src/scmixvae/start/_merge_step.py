@@ -1,6 +1,6 @@
-"""The over-clustering start's merge step, run once during training (issue 3).
+"""The over-clustering start's merge step, run once during training.
 
-With ``initialization="overcluster"`` the module holds ``_OVERCLUSTERING × K`` categories,
+With ``initialization="overcluster"`` the module holds ``2 × K`` categories,
 each taught one k-means cluster. Halfway through training, :class:`CategoryMerging`
 scores every sampled cell under every category, merges the categories into ``K`` by
 :func:`~scmixvae.start.merge_categories` (discounted by the clusters'
@@ -20,8 +20,8 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from scvi import REGISTRY_KEYS
 
-from ..start import merge_categories, neighbour_connectivity
-from ._batch_norm_calibration import recalibrate_batch_norm
+from ..train._batch_norm import recalibrate_batch_norm
+from ._merge import merge_categories, neighbour_connectivity
 
 
 class MergeEvidence(NamedTuple):
