@@ -21,7 +21,7 @@ from accuracy import DATASETS, HERE, cplmix, load, machine_line, results_table, 
 from variants import BottleneckHeadModel
 
 from scmixvae._expression import log_normalise
-from scmixvae.model._cplmixvae import default_max_epochs
+from scmixvae.model._training import default_max_epochs
 from scmixvae.module import ClusterTeacher
 from scmixvae.start import fit_cluster_teacher
 

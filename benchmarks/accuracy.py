@@ -38,7 +38,7 @@ from sklearn.cluster import KMeans  # noqa: E402
 from variants import setup_and_build  # noqa: E402
 
 import scmixvae  # noqa: E402
-from scmixvae.model._cplmixvae import default_max_epochs  # noqa: E402
+from scmixvae.model._training import default_max_epochs  # noqa: E402
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results" / "accuracy.jsonl"

@@ -21,7 +21,7 @@ import pandas as pd
 from accuracy import dataset_seed_main, machine_line, run_metadata
 from traversal import measure, summarise, trained_model
 
-import scmixvae.model._cplmixvae as cplmixvae_model
+import scmixvae.model._training as training_module
 from scmixvae.train._batch_norm import recalibrate_batch_norm
 
 HERE = Path(__file__).parent
@@ -36,7 +36,7 @@ COLUMNS = {
 
 def run(dataset: str, seed: int) -> dict:
     """One training (cold start, as ``traversal.md``), measured under both statistics."""
-    with mock.patch.object(cplmixvae_model, "recalibrate_batch_norm", lambda *args: None):
+    with mock.patch.object(training_module, "recalibrate_batch_norm", lambda *args: None):
         model, adata, seconds = trained_model(dataset, "cold_start", seed)
     row = {"dataset": dataset, "seed": seed, "seconds": round(seconds, 1)}
     for statistics in STATISTICS:

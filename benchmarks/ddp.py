@@ -26,7 +26,7 @@ import torch
 from accuracy import COLD_START, QUIET, append_row, machine_line, run_metadata
 
 import scmixvae
-from scmixvae.model._cplmixvae import default_max_epochs
+from scmixvae.model._training import default_max_epochs
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results" / "ddp.jsonl"

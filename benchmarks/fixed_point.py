@@ -54,7 +54,7 @@ from scvi import REGISTRY_KEYS
 from variants import setup_and_build
 
 import scmixvae
-from scmixvae.model._cplmixvae import default_max_epochs
+from scmixvae.model._training import default_max_epochs
 
 RESULTS = HERE / "results" / "fixed_point.jsonl"
 MODES = (

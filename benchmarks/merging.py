@@ -40,7 +40,7 @@ from merge_variants import MERGE_METHODS, merge_variant
 from scipy.cluster.hierarchy import fcluster, linkage
 
 import scmixvae
-from scmixvae.model._cplmixvae import default_max_epochs
+from scmixvae.model._training import default_max_epochs
 from scmixvae.start import neighbour_connectivity
 from scmixvae.start._merge_step import merge_evidence
 from scmixvae.start._type_start import CLUSTERS_PER_TYPE, MERGE_FRACTION

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from scmixvae import _cli_signals as cli_signals
 from scmixvae import cli, datasets
 from scmixvae._atomic import atomic_directory, atomic_file
 
@@ -222,8 +223,10 @@ def test_a_sigterm_whose_exception_was_swallowed_still_stops_before_writing(
     # Python ignores an exception raised inside a weakref callback or __del__, and reports it
     # through sys.unraisablehook; the flag the handler set remains.
     def swallowed_sigterm(adata):
-        cli._TERMINATED.set()
-        report = SimpleNamespace(exc_value=cli._Terminated(), exc_type=cli._Terminated)
+        cli_signals.TERMINATED.set()
+        report = SimpleNamespace(
+            exc_value=cli_signals.Terminated(), exc_type=cli_signals.Terminated
+        )
         sys.unraisablehook(report)
 
     monkeypatch.setattr(cli, "_embedding", swallowed_sigterm)
@@ -235,12 +238,12 @@ def test_a_sigterm_whose_exception_was_swallowed_still_stops_before_writing(
 
 
 def test_training_stops_at_the_next_minibatch_after_sigterm():
-    cli._TERMINATED.set()
+    cli_signals.TERMINATED.set()
     try:
         with pytest.raises(KeyboardInterrupt):
-            cli._StopWhenTerminated().on_train_batch_end()
+            cli_signals.StopWhenTerminated().on_train_batch_end()
     finally:
-        cli._TERMINATED.clear()
+        cli_signals.TERMINATED.clear()
 
 
 @pytest.mark.parametrize("write", ["file", "folder"])

@@ -26,7 +26,7 @@ def short_training(monkeypatch, tmp_path):
     The seed keeps the outcome independent of the random draws earlier tests made.
     """
     scvi.settings.seed = 0
-    monkeypatch.setattr("scmixvae.model._cplmixvae.default_max_epochs", lambda n_obs: 2)
+    monkeypatch.setattr("scmixvae.model._training.default_max_epochs", lambda n_obs: 2)
     monkeypatch.chdir(tmp_path)
     yield
     plt.close("all")

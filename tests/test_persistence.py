@@ -7,12 +7,12 @@ import torch
 from scvi.model.base import BaseModelClass
 
 import scmixvae
-from scmixvae.model._persistence import (
+from scmixvae.model._saved_model import (
     PICKLE_FORMAT,
     SAVE_FORMAT,
     SETTINGS_FILE,
     WEIGHTS_FILE,
-    _sha256,
+    sha256_of,
 )
 from scmixvae.module import CplMixVAEModule
 
@@ -54,7 +54,7 @@ def test_saved_model_is_plain_data(trained, tmp_path):
     assert document["scmixvae_version"] == scmixvae.__version__
     assert document["attributes"]["training_genes_"] == trained.adata.var_names.tolist()
     assert document["settings"]["n_categories"] == 4
-    assert document["weights_sha256"] == _sha256(tmp_path / "m" / WEIGHTS_FILE)
+    assert document["weights_sha256"] == sha256_of(tmp_path / "m" / WEIGHTS_FILE)
 
 
 def test_save_refuses_an_existing_folder_unless_overwrite(trained, tmp_path):
@@ -138,7 +138,7 @@ def test_payload_as_weights_file_never_runs(trained, small_adata, tmp_path):
     with pytest.raises(ValueError, match="not the one saved with the settings"):
         scmixvae.CplMixVAE.load(tmp_path / "m", adata=small_adata)
     # Even with its hash recorded, the pickle is not read as weights.
-    _edit_settings(tmp_path / "m", lambda d: d.update(weights_sha256=_sha256(weights)))
+    _edit_settings(tmp_path / "m", lambda d: d.update(weights_sha256=sha256_of(weights)))
     with pytest.raises(ValueError, match=f"{WEIGHTS_FILE} is not readable"):
         scmixvae.CplMixVAE.load(tmp_path / "m", adata=small_adata)
     assert not marker.exists()

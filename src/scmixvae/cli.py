@@ -27,7 +27,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import scanpy as sc  # noqa: E402
 import scvi  # noqa: E402
 import torch  # noqa: E402
-from lightning.pytorch.callbacks import Callback  # noqa: E402
 
 from . import __version__, pl, tl  # noqa: E402
 from ._atomic import atomic_file  # noqa: E402
@@ -47,6 +46,13 @@ from ._cli_outputs import (  # noqa: E402
     save_figure,
     write_h5ad,
 )
+from ._cli_signals import (  # noqa: E402
+    TERMINATED,
+    StopWhenTerminated,
+    quiet_swallowed_sigterm,
+    stop_if_terminated,
+    terminate,
+)
 from ._threads import default_threads  # noqa: E402
 from .model import CplMixVAE  # noqa: E402
 from .model._training_output import quiet_third_party  # noqa: E402
@@ -54,31 +60,6 @@ from .module import NonFiniteLossError  # noqa: E402
 
 EXIT_BAD_INPUT, EXIT_TRAINING_FAILED, EXIT_UNEXPECTED = 1, 3, 4
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
-
-
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where the program is, so that it unwinds as Ctrl+C does."""
-
-
-#: Set by the SIGTERM handler: training turns any interrupt into a plain KeyboardInterrupt.
-_TERMINATED = threading.Event()
-
-
-def _stop_if_terminated() -> None:
-    """Raise again a SIGTERM whose exception Python swallowed.
-
-    Python ignores an exception raised in a ``__del__`` or weakref callback, which is where the
-    handler lands now and then; the flag it set still stops the job before any output is written.
-    """
-    if _TERMINATED.is_set():
-        raise _Terminated
-
-
-class _StopWhenTerminated(Callback):
-    """Stop training at the next minibatch once SIGTERM has arrived."""
-
-    def on_train_batch_end(self, *args) -> None:
-        _stop_if_terminated()
 
 
 def _embedding(adata: anndata.AnnData) -> None:
@@ -125,7 +106,7 @@ def _fit(
         max_epochs=max_epochs,
         accelerator=args.accelerator,
         enable_progress_bar=not args.quiet,
-        callbacks=[_StopWhenTerminated()],
+        callbacks=[StopWhenTerminated()],
     )
     model.annotate()
     summary = {
@@ -187,7 +168,7 @@ def _run_into_folder(args: argparse.Namespace, data: str) -> dict:
     adata, layer, label_key = load_data(data, args.layer, args.label_key)
     model, summary = _fit(adata, args, layer, label_key, _n_types(args))
     _embedding(adata)
-    _stop_if_terminated()
+    stop_if_terminated()
     write_h5ad(adata, out / "annotated.h5ad")
     model.save(out / "model", overwrite=True)  # the job's own folder: rewritten each run
     summary = {"data": data} | summary
@@ -221,7 +202,7 @@ def _command_fit(args: argparse.Namespace) -> None:
     adata = read_h5ad(args.input)
     model, summary = _fit(adata, args, args.layer, args.label_key, _n_types(args))
     _embedding(adata)
-    _stop_if_terminated()
+    stop_if_terminated()
     write_h5ad(adata, output)
     if args.model_dir:
         model.save(args.model_dir, overwrite=True)  # checked before training: empty, or --overwrite
@@ -350,23 +331,12 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     print(f"warning: {message}", file=sys.stderr)
 
 
-def _terminate(signum, frame) -> None:
-    _TERMINATED.set()
-    raise _Terminated
-
-
-def _quiet_swallowed_sigterm(unraisable) -> None:
-    """Drop Python's report of a SIGTERM raised inside ``__del__``; the flag stops the job."""
-    if not isinstance(unraisable.exc_value, _Terminated):
-        sys.__unraisablehook__(unraisable)
-
-
 def _run(args: argparse.Namespace) -> int:
     try:
         args.handler(args)
-        _stop_if_terminated()
+        stop_if_terminated()
     except KeyboardInterrupt:
-        if _TERMINATED.is_set():
+        if TERMINATED.is_set():
             print("terminated (SIGTERM); no output was left half-written", file=sys.stderr)
             return EXIT_TERMINATED
         print("interrupted; no output was left half-written", file=sys.stderr)
@@ -388,11 +358,11 @@ def _run(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``scmixvae`` command; returns the exit code."""
     args = build_parser().parse_args(argv)
-    _TERMINATED.clear()
+    TERMINATED.clear()
     in_main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
+    previous = signal.signal(signal.SIGTERM, terminate) if in_main_thread else None
     show_warning, warnings.showwarning = warnings.showwarning, _show_warning
-    unraisable_hook, sys.unraisablehook = sys.unraisablehook, _quiet_swallowed_sigterm
+    unraisable_hook, sys.unraisablehook = sys.unraisablehook, quiet_swallowed_sigterm
     try:
         return _run(args)
     finally:

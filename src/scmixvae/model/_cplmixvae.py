@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-import warnings
-from pathlib import Path
-
 import numpy as np
-import scvi
 from anndata import AnnData
 from mudata import MuData
 from scvi import REGISTRY_KEYS
@@ -18,56 +13,25 @@ from scvi.data.fields import (
     MuDataCategoricalObsField,
     MuDataLayerField,
 )
-from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin
+from scvi.model.base import BaseModelClass
 
-from .._budget import epochs_for
 from .._choices import check_choice
-from ..augment import AugmentationName, Augmenter, GenerativeAugmenter
+from ..augment import AugmentationName, Augmenter
 from ..module import CplMixVAEModule, Initialization, Likelihood, StatePrior, TypeReadout
-from ..start import TypeStart, sample_cells
+from ..start import TypeStart
 from ..train import CplMixVAETrainingPlan
-from ..train._batch_norm import CalibrateBeforeValidation, recalibrate_batch_norm
 from ._inference import InferenceMixin
 from ._interpretation import InterpretationMixin
 from ._persistence import PersistenceMixin
 from ._pruning import PruningMixin
-from ._safe_training import (
-    CHECKPOINT_NAME,
-    EpochCheckpoint,
-    InterruptRecorder,
-    merge_history,
-    restore_interrupt_handler,
-)
-from ._training_output import ProgressLines, quiet_third_party
+from ._training import TrainingMixin
 from ._validation import (
     check_genes,
     data_source,
-    get_matrix,
     refuse_view,
-    training_split_options,
     validate_setup,
     validate_values,
 )
-
-# Default training length, in cells seen: ~1,200 steps of 256 cells. It keeps a full Zeisel
-# training (3,005 cells x 4,000 genes) under 5 minutes on 2 CPU cores (benchmarks/).
-_CELL_PASSES = 300_000
-
-
-#: Held-out cells from which ``train`` validates every tenth of the epochs by default.
-_MIN_VALIDATION_CELLS = 100
-
-
-def default_max_epochs(n_obs: int) -> int:
-    """Epochs used when ``train(max_epochs=None)``: ``300,000 / n_obs``, clipped to [20, 400].
-
-    Examples
-    --------
-    >>> default_max_epochs(3005), default_max_epochs(700), default_max_epochs(1_000_000)
-    (100, 400, 20)
-
-    """
-    return epochs_for(n_obs, _CELL_PASSES, 20, 400)
 
 
 class CplMixVAE(
@@ -75,7 +39,7 @@ class CplMixVAE(
     InterpretationMixin,
     PersistenceMixin,
     PruningMixin,
-    UnsupervisedTrainingMixin,
+    TrainingMixin,
     BaseModelClass,
 ):
     """Coupled mixture VAE: discrete cell types and a type-specific continuous state.
@@ -321,187 +285,3 @@ class CplMixVAE(
             validate_setup(data, layer, batch_key)
             validate_values(data, layer, self.module.likelihood)
         return super()._validate_anndata(adata, copy_if_view=copy_if_view)
-
-    # ---- training -----------------------------------------------------------------------
-    def train(
-        self,
-        max_epochs: int | None = None,
-        accelerator: str = "auto",
-        devices: int | list[int] | str = "auto",
-        train_size: float | None = None,
-        validation_size: float | None = None,
-        shuffle_set_split: bool = True,
-        batch_size: int = 256,
-        early_stopping: bool = False,
-        datasplitter_kwargs: dict | None = None,
-        plan_kwargs: dict | None = None,
-        checkpoint_dir: str | Path | None = None,
-        resume: bool = False,
-        augmenter_kwargs: dict | None = None,
-        verbose: bool = False,
-        check_state_collapse: bool = True,
-        **trainer_kwargs,
-    ):
-        """Train the model; the signature is scvi-tools' ``train``, plus checkpoints.
-
-        Calling ``train`` again continues from the current weights (with a fresh optimiser
-        and schedules). Ctrl+C (KeyboardInterrupt) stops training but leaves a usable model:
-        the weights of the last step and the history so far are kept, and the
-        KeyboardInterrupt is raised again once that is done. Either way the batch-norm
-        layers' statistics are then recomputed on up to 20,000 cells with the final weights
-        (one pass), so that evaluation normalises as training did.
-
-        Parameters
-        ----------
-        max_epochs
-            Passes through the data. ``None`` uses :func:`default_max_epochs`
-            (``300,000 / n_cells``, clipped to [20, 400]).
-        accelerator, devices
-            Lightning's device selection (``"cpu"``, ``"gpu"``, ``"auto"``).
-        train_size, validation_size, shuffle_set_split
-            The train / validation split (scvi-tools' defaults: 90 % / 10 %).
-        batch_size
-            Cells per minibatch. The coupling's variance ``σ²`` is estimated over the
-            minibatch, so keep it well above ``n_categories``.
-        early_stopping
-            Stop when the validation ELBO stops improving (Lightning's ``EarlyStopping``).
-        datasplitter_kwargs
-            Passed to scvi-tools' ``DataSplitter``.
-        plan_kwargs
-            Passed to :class:`~scmixvae.train.CplMixVAETrainingPlan` (``lr``,
-            ``temperature``, ``min_temperature``, ``n_epochs_temperature``, ...).
-        checkpoint_dir
-            Folder where a full checkpoint (weights, optimiser state, epoch) is written as
-            ``last.ckpt`` after every epoch.
-        resume
-            Continue the training recorded in ``checkpoint_dir/last.ckpt`` where it stopped,
-            up to ``max_epochs`` (same data and settings).
-        augmenter_kwargs
-            With ``augmentation="generative"``: passed to
-            :meth:`~scmixvae.augment.GenerativeAugmenter.fit` (``max_epochs``, ``batch_size``,
-            ``lr``) when the augmenter is trained, before the first training of the model.
-        verbose
-            Show Lightning's messages (devices, tips, logging-interval warnings); hidden by
-            default. With a progress bar (the default) and standard error not a terminal
-            (a job writing to a log file), a line per tenth of the epochs replaces the bar.
-        check_state_collapse
-            After training, warn when a state dimension has collapsed onto its prior in
-            most types (one inference pass over up to 20,000 cells; :meth:`get_state_kl`).
-        **trainer_kwargs
-            Passed to scvi-tools' ``Trainer`` (and so to Lightning).
-
-        Examples
-        --------
-        >>> model.train(max_epochs=100, plan_kwargs={"lr": 1e-3})  # doctest: +SKIP
-        >>> model.train(max_epochs=100, checkpoint_dir="ckpt/")  # doctest: +SKIP
-        >>> model.train(max_epochs=100, checkpoint_dir="ckpt/", resume=True)  # doctest: +SKIP
-
-        """
-        if max_epochs is None:
-            max_epochs = default_max_epochs(self.adata.n_obs)
-        whole = isinstance(max_epochs, int | np.integer) and not isinstance(max_epochs, bool)
-        if not whole or max_epochs < 1:
-            raise ValueError(f"max_epochs must be an integer >= 1 or None, got {max_epochs!r}.")
-        datasplitter_kwargs = training_split_options(
-            self.adata.n_obs, batch_size, train_size, datasplitter_kwargs
-        )
-        callbacks = list(trainer_kwargs.pop("callbacks", None) or [])
-        if resume:
-            if checkpoint_dir is None:
-                raise ValueError("resume=True needs the checkpoint_dir of the earlier training.")
-            checkpoint = Path(checkpoint_dir) / CHECKPOINT_NAME
-            if not checkpoint.exists():
-                raise ValueError(
-                    f"No checkpoint to resume from at {str(checkpoint)!r}; train with "
-                    "checkpoint_dir= first."
-                )
-            trainer_kwargs["ckpt_path"] = str(checkpoint)
-        if checkpoint_dir is not None:
-            callbacks.append(EpochCheckpoint(checkpoint_dir))
-        recorder = InterruptRecorder()
-        callbacks.append(recorder)
-        n_validation = (
-            int(validation_size * self.adata.n_obs)
-            if validation_size is not None
-            else self.adata.n_obs - int(np.ceil((train_size or 0.9) * self.adata.n_obs))
-        )
-        # A validation curve for pl.history, where the held-out cells are enough to mean one.
-        if not early_stopping and n_validation >= _MIN_VALIDATION_CELLS:
-            trainer_kwargs.setdefault("check_val_every_n_epoch", max(1, max_epochs // 10))
-        if trainer_kwargs.get("enable_progress_bar", True) and not sys.stderr.isatty():
-            trainer_kwargs["enable_progress_bar"] = False
-            callbacks.append(ProgressLines(max_epochs))
-        was_trained = self.is_trained_
-        # Inference leaves the module in eval mode, which Lightning would keep.
-        self.module.train()
-        self._fit_augmenter(augmenter_kwargs or {})
-        sampled_cells = self._sampled_cells()
-        callbacks.append(CalibrateBeforeValidation(self, sampled_cells))
-        plan_kwargs, start_callbacks = self.type_start.prepare(
-            self, sampled_cells, max_epochs, plan_kwargs or {}
-        )
-        callbacks += start_callbacks
-        try:
-            with quiet_third_party(not verbose):
-                super().train(
-                    max_epochs=max_epochs,
-                    accelerator=accelerator,
-                    devices=devices,
-                    train_size=train_size,
-                    validation_size=validation_size,
-                    shuffle_set_split=shuffle_set_split,
-                    batch_size=batch_size,
-                    early_stopping=early_stopping,
-                    datasplitter_kwargs=datasplitter_kwargs,
-                    plan_kwargs=plan_kwargs,
-                    callbacks=callbacks,
-                    **trainer_kwargs,
-                )
-        except SystemExit:  # Lightning's answer to Ctrl+C
-            if not recorder.interrupted:
-                raise
-            restore_interrupt_handler()
-            recalibrate_batch_norm(self, sampled_cells)
-            self.history_ = merge_history(self.history_ if was_trained else None, recorder.history)
-            self.is_trained_ = True
-            warnings.warn(
-                f"Training interrupted in epoch {recorder.epoch + 1} of {max_epochs}. The model "
-                "keeps the weights of its last step and can be used, saved or trained further"
-                + (" (resume=True continues from the last checkpoint)." if checkpoint_dir else "."),
-                UserWarning,
-                stacklevel=2,
-            )
-            raise KeyboardInterrupt from None
-        recalibrate_batch_norm(self, sampled_cells)
-        if check_state_collapse:
-            self._warn_if_state_collapsed(sampled_cells)
-
-    def _fit_augmenter(self, fit_kwargs: dict) -> None:
-        """Train a generative augmenter that is not trained yet on all cells, then freeze it."""
-        augmenter = self.module.augmenter
-        if not isinstance(augmenter, GenerativeAugmenter):
-            if fit_kwargs:
-                raise ValueError(
-                    "augmenter_kwargs apply to a generative augmenter only; this model uses "
-                    f"{type(augmenter).__name__}. Drop them, or build the model with "
-                    'augmentation="generative".'
-                )
-            return
-        if bool(augmenter.frozen):
-            if fit_kwargs:
-                warnings.warn(
-                    "augmenter_kwargs are ignored: the generative augmenter is already trained "
-                    "and frozen.",
-                    UserWarning,
-                    stacklevel=3,
-                )
-            return
-        data, layer = data_source(self.adata, self.registry_["setup_args"])
-        seed = {} if scvi.settings.seed is None else {"seed": scvi.settings.seed}
-        fit_kwargs = {"device": self.module.device} | seed | fit_kwargs
-        self.augmenter_history_ = augmenter.fit(get_matrix(data, layer), **fit_kwargs)
-        augmenter.freeze()
-
-    def _sampled_cells(self) -> np.ndarray:
-        """Up to 20,000 random cells (seeded): for the start, its merge and batch norm."""
-        return sample_cells(self.adata.n_obs, scvi.settings.seed)

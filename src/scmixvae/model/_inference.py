@@ -8,7 +8,6 @@ writes it into the AnnData the scanpy way (``key_added``).
 from __future__ import annotations
 
 import re
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -20,38 +19,10 @@ from scvi import REGISTRY_KEYS
 
 from .. import __version__
 from ._posteriors import Posteriors
+from ._type_report import name_order, warn_about_type_sizes
 
-#: Types with fewer cells than this are named in a warning by ``annotate``.
-MIN_TYPE_CELLS = 10
 #: The latent space's floor of a type's probability: below it, a type says nothing more.
 _TYPE_FLOOR = 0.01
-
-
-def _name_order(name: str) -> tuple:
-    """Sort key: type names that are numbers in numeric order, before any other name."""
-    return (0, int(name), "") if name.isdigit() else (1, 0, name)
-
-
-def _warn_about_type_sizes(sizes: pd.Series, categories: list[str]) -> None:
-    """Warn when categories have no cells, or types fewer than :data:`MIN_TYPE_CELLS`."""
-    problems = []
-    if len(sizes) < len(categories):
-        problems.append(
-            f"{len(sizes)} of the model's {len(categories)} types have cells: "
-            f"{sorted(set(categories) - set(sizes.index), key=categories.index)} are no "
-            "cell's most probable type (their cells went to neighbouring types)"
-        )
-    small = sizes[sizes < MIN_TYPE_CELLS]
-    if len(small):
-        listed = ", ".join(f"{name} ({count} cells)" for name, count in small.items())
-        problems.append(f"types with fewer than {MIN_TYPE_CELLS} cells: {listed}")
-    if problems:
-        warnings.warn(
-            "; ".join(problems) + ". Fewer types (n_categories) or model.prune() may fit "
-            "these data better.",
-            UserWarning,
-            stacklevel=3,
-        )
 
 
 class InferenceMixin:
@@ -97,12 +68,12 @@ class InferenceMixin:
         """Category codes as a categorical of names: those that occur, "0", "1", ... in order."""
         labels = pd.Categorical.from_codes(codes, categories=self.category_names)
         labels = labels.remove_unused_categories()
-        return labels.reorder_categories(sorted(labels.categories, key=_name_order))
+        return labels.reorder_categories(sorted(labels.categories, key=name_order))
 
     def _active_slots(self) -> np.ndarray:
         """Return the categories not pruned or merged away, in the order of their names."""
         slots = np.flatnonzero(self.module.active.cpu().numpy())
-        return np.array(sorted(slots, key=lambda k: _name_order(self.category_names[k])), int)
+        return np.array(sorted(slots, key=lambda k: name_order(self.category_names[k])), int)
 
     def _active_names(self) -> list[str]:
         return [self.category_names[k] for k in self._active_slots()]
@@ -373,7 +344,7 @@ class InferenceMixin:
             "categories": list(types.cat.categories),
             "type_prob_categories": self._active_names(),
         }
-        _warn_about_type_sizes(types.value_counts(sort=False), self._active_names())
+        warn_about_type_sizes(types.value_counts(sort=False), self._active_names())
         rounds = getattr(self, "pruning_rounds_", None)
         if rounds is not None:
             target.uns[key_added]["pruning_rounds"] = rounds.drop(columns="type_consensus")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Literal
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from scvi import REGISTRY_KEYS
@@ -20,7 +19,9 @@ from .._choices import check_choice
 from .._expression import log_normalise
 from ..augment import AugmentationName, Augmenter, make_augmenter
 from ._arm_layers import ArmBatchNorm, ArmLinear, ArmMLP, once_if_shared
+from ._category_slots import CategorySlotsMixin
 from ._cluster_teacher import ClusterTeacher
+from ._decoder_readout import DecoderReadoutMixin
 from ._finite_guard import check_finite_loss
 from ._likelihoods import COUNT_LIKELIHOODS, Likelihood, observation_distribution
 from ._objective import (
@@ -38,7 +39,7 @@ Initialization = Literal["random", "kmeans", "overcluster"]
 TypeReadout = Literal["encoder", "decoder"]
 
 
-class CplMixVAEModule(BaseModuleClass):
+class CplMixVAEModule(CategorySlotsMixin, DecoderReadoutMixin, BaseModuleClass):
     """``A`` independent mixture-VAE arms coupled through their categorical posteriors.
 
     Parameters
@@ -183,13 +184,7 @@ class CplMixVAEModule(BaseModuleClass):
             if initialization != "random"
             else None
         )
-        # Categories still in use; a pruned one has posterior exactly 0.
-        self.register_buffer("active", torch.ones(n_categories, dtype=torch.bool))
-        # merged_into[k]: the category whose posterior holds category k's (itself unless
-        # merge_into merged it away); is_merged mirrors it so that unmerged modules skip the sum.
-        self.register_buffer("merged_into", torch.arange(n_categories))
-        self.is_merged = False
-        self.register_load_state_dict_post_hook(lambda module, _: module._sync_is_merged())
+        self.register_category_slots(n_categories)
 
     # ---- pieces -------------------------------------------------------------------------
     def library_size(self, x_arm: torch.Tensor) -> torch.Tensor:
@@ -225,65 +220,6 @@ class CplMixVAEModule(BaseModuleClass):
         head_input = z if self.initialization == "random" else hidden
         return z, self.log_posterior(self.category_head(head_input))
 
-    def log_posterior(self, logits: torch.Tensor) -> torch.Tensor:
-        """``log q(c | x)`` from the category head's logits, ``(A, B, K)``.
-
-        Pruned categories get ``-inf``; a merged category gets the log of the summed
-        posteriors of the categories merged into it.
-        """
-        # A category keeps its logit while the category it is merged into is active.
-        logits = logits.masked_fill(~self.active[self.merged_into], float("-inf"))
-        log_q = torch.log_softmax(logits, dim=-1)
-        return self._sum_merged(log_q) if self.is_merged else log_q
-
-    def _sum_merged(self, log_q: torch.Tensor) -> torch.Tensor:
-        """``log q`` of each merged category: log of the sum of its members' posteriors.
-
-        Summed relative to each cell's largest probability, so nothing underflows above
-        ``e^-87`` of it; categories merged away get ``-inf``.
-        """
-        top = log_q.max(-1, keepdim=True).values
-        summed = torch.zeros_like(log_q).index_add_(-1, self.merged_into, (log_q - top).exp())
-        keep = self.active & (self.merged_into == torch.arange(len(self.active), device=top.device))
-        log_q = summed.clamp_min(torch.finfo(log_q.dtype).tiny).log() + top
-        return log_q.masked_fill(~keep, float("-inf"))
-
-    def merge_into(self, representative: np.ndarray | torch.Tensor) -> None:
-        """Merge each category ``k`` into ``representative[k]``, for good.
-
-        ``q(r | x)`` becomes the sum of the posteriors of all categories merged into ``r``,
-        so the category head needs no retraining; categories merged away are no longer
-        active, and a teacher teaches each centroid's representative.
-        """
-        representative = torch.as_tensor(np.asarray(representative), device=self.active.device)
-        if not bool(self.active.all()) or self.is_merged:
-            raise ValueError("Categories can be merged once, before any is pruned.")
-        if not torch.equal(representative[representative], representative):
-            raise ValueError("Every representative must represent itself.")
-        identity = torch.arange(len(representative), device=self.active.device)
-        self.merged_into.copy_(representative)
-        self.active.copy_(representative == identity)
-        self.is_merged = True
-        if self.teacher is not None:
-            self.teacher.assign_categories(representative)
-
-    def _sync_is_merged(self) -> None:
-        identity = torch.arange(len(self.merged_into), device=self.merged_into.device)
-        self.is_merged = not torch.equal(self.merged_into, identity)
-
-    def mask_category(self, category: int) -> None:
-        """Prune ``category``: its posterior becomes exactly 0 in every arm, for good.
-
-        A teacher's centroids that taught it teach their nearest surviving category instead.
-        """
-        if not self.active[category]:
-            raise ValueError(f"Category {category} is already masked.")
-        if int(self.active.sum()) <= 2:
-            raise ValueError("At least 2 categories must stay active.")
-        self.active[category] = False
-        if self.teacher is not None:
-            self.teacher.retarget(self.active)
-
     def state_posterior(
         self, z: torch.Tensor, c: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -318,65 +254,6 @@ class CplMixVAEModule(BaseModuleClass):
             log_dispersion=getattr(self, "log_dispersion", None),
             dropout_logits=self.dropout_out(hidden) if self.likelihood == "zinb" else None,
         )
-
-    @torch.no_grad()
-    def category_scores(
-        self,
-        x_arm: torch.Tensor,
-        z: torch.Tensor,
-        library: torch.Tensor,
-        batch_index: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """Reconstruction + state KL of each cell under each category, ``(A, B, K)``.
-
-        ``s`` is the posterior mean given the candidate category, and the decoder runs with
-        its running batch-norm statistics, so that scoring ``K`` candidates neither needs
-        their batch statistics nor moves them. Masked categories score ``inf``.
-        """
-        decoder_mode = self.decoder.training
-        self.decoder.eval()
-        scores = torch.full((*z.shape[:-1], self.n_categories), float("inf"), device=z.device)
-        try:
-            for category in self.active.nonzero().flatten().tolist():
-                c = torch.zeros_like(scores)
-                c[..., category] = 1.0
-                s_mean, s_var = self.state_posterior(z, c)
-                prior_mean, prior_var = self.state_prior_params(c)
-                px = self.decode(c, s_mean, library, batch_index)
-                reconstruction = -px.log_prob(x_arm).sum(-1)
-                kl_state = gaussian_kl(s_mean, s_var, prior_mean, prior_var)
-                scores[..., category] = reconstruction + kl_state
-        finally:
-            self.decoder.train(decoder_mode)
-        return scores
-
-    @torch.no_grad()
-    def classify(
-        self, x_arm: torch.Tensor, batch_index: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Bottleneck ``z`` and each arm's log-posterior over types, both ``(A, B, ·)``.
-
-        The log-posterior is read as ``type_readout`` says: from the decoders (each arm's
-        mixture classifying the cell) or from the category head. Pruned and merged-away
-        categories get ``-inf``. ``batch_index`` may be on any device.
-
-        Examples
-        --------
-        >>> module = CplMixVAEModule(n_input=20, n_categories=3).eval()
-        >>> x = torch.poisson(torch.full((8, 20), 2.0))
-        >>> z, log_p = module.classify(x.expand(2, *x.shape))
-        >>> tuple(log_p.shape), bool(torch.allclose(log_p.exp().sum(-1), torch.ones(2, 8)))
-        ((2, 8, 3), True)
-
-        """
-        library = self.library_size(x_arm)
-        z, log_q = self.encode(x_arm, library)
-        if self.type_readout == "encoder":
-            return z, log_q
-        if batch_index is not None:
-            batch_index = batch_index.to(x_arm.device)
-        scores = self.category_scores(x_arm, z, library, batch_index)
-        return z, torch.log_softmax(-scores, dim=-1)
 
     # ---- scvi-tools module protocol -----------------------------------------------------
     def _get_inference_input(self, tensors: dict, **kwargs) -> dict:
