@@ -7,8 +7,10 @@ os.environ.setdefault("MPLBACKEND", "agg")
 import pytest  # noqa: E402
 import scvi  # noqa: E402
 import torch  # noqa: E402
+from scvi.model.base import BaseModelClass  # noqa: E402
 
 import scmixvae  # noqa: E402
+from scmixvae.model._saved_model import PICKLE_FORMAT  # noqa: E402
 
 torch.set_num_threads(2)
 logging.getLogger("lightning").setLevel(logging.ERROR)
@@ -48,3 +50,16 @@ def h5ad(tmp_path):
     path = tmp_path / "sim.h5ad"
     adata.write_h5ad(path)
     return path
+
+
+def save_as_pickle(model, folder, **extra_attributes):
+    """Save ``model`` as scmixvae 0.1.0 did: scvi-tools' one pickle, format 4."""
+    model.save_format_ = PICKLE_FORMAT
+    for name, value in extra_attributes.items():
+        setattr(model, name, value)
+    try:
+        BaseModelClass.save(model, str(folder), save_anndata=False)
+    finally:
+        del model.save_format_
+        for name in extra_attributes:
+            delattr(model, name)

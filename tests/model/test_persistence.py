@@ -4,11 +4,10 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from scvi.model.base import BaseModelClass
+from conftest import save_as_pickle
 
 import scmixvae
 from scmixvae.model._saved_model import (
-    PICKLE_FORMAT,
     SAVE_FORMAT,
     SETTINGS_FILE,
     WEIGHTS_FILE,
@@ -31,19 +30,6 @@ def _edit_settings(folder, edit):
     document = json.loads((folder / SETTINGS_FILE).read_text())
     edit(document)
     (folder / SETTINGS_FILE).write_text(json.dumps(document))
-
-
-def _save_as_pickle(model, folder, **extra_attributes):
-    """Save ``model`` as scmixvae 0.1.0 did: scvi-tools' one pickle, format 4."""
-    model.save_format_ = PICKLE_FORMAT
-    for name, value in extra_attributes.items():
-        setattr(model, name, value)
-    try:
-        BaseModelClass.save(model, str(folder), save_anndata=False)
-    finally:
-        del model.save_format_
-        for name in extra_attributes:
-            delattr(model, name)
 
 
 def test_saved_model_is_plain_data(trained, tmp_path):
@@ -215,7 +201,7 @@ def test_empty_or_foreign_folder_is_not_a_model(small_adata, tmp_path):
 
 def test_pickled_model_is_refused_and_its_payload_never_runs(trained, small_adata, tmp_path):
     marker = tmp_path / "ran"
-    _save_as_pickle(trained, tmp_path / "old", spare_=Payload(marker))
+    save_as_pickle(trained, tmp_path / "old", spare_=Payload(marker))
     with pytest.raises(ValueError, match="trust_pickle=True") as error:
         scmixvae.CplMixVAE.load(tmp_path / "old", adata=small_adata)
     assert "scmixvae convert" in str(error.value)
@@ -223,7 +209,7 @@ def test_pickled_model_is_refused_and_its_payload_never_runs(trained, small_adat
 
 
 def test_trusted_pickled_model_converts_to_the_safe_format(trained, small_adata, tmp_path):
-    _save_as_pickle(trained, tmp_path / "old")
+    save_as_pickle(trained, tmp_path / "old")
     loaded = scmixvae.CplMixVAE.load(tmp_path / "old", adata=small_adata, trust_pickle=True)
     expected = trained.get_cell_types(soft=True).to_numpy()
     np.testing.assert_array_equal(loaded.get_cell_types(soft=True).to_numpy(), expected)
@@ -233,7 +219,7 @@ def test_trusted_pickled_model_converts_to_the_safe_format(trained, small_adata,
 
 
 def test_trusted_pickle_of_another_model_is_refused(trained, small_adata, tmp_path):
-    _save_as_pickle(trained, tmp_path / "old")
+    save_as_pickle(trained, tmp_path / "old")
     saved = torch.load(tmp_path / "old" / "model.pt", weights_only=False)
     saved["attr_dict"]["registry_"]["model_name"] = "SCVI"
     torch.save(saved, tmp_path / "old" / "model.pt")

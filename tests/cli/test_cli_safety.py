@@ -12,6 +12,7 @@ import anndata
 import numpy as np
 import pytest
 import torch
+from conftest import save_as_pickle
 
 from scmixvae import _cli_signals as cli_signals
 from scmixvae import cli, datasets
@@ -126,7 +127,6 @@ def test_unexpected_errors_print_one_line_unless_debug(h5ad, tmp_path, monkeypat
 
 
 def test_convert_command_writes_the_safe_format(h5ad, tmp_path, capsys):
-    from test_persistence import _save_as_pickle
 
     import scmixvae
 
@@ -134,7 +134,7 @@ def test_convert_command_writes_the_safe_format(h5ad, tmp_path, capsys):
     scmixvae.CplMixVAE.setup_anndata(adata, layer="counts")
     model = scmixvae.CplMixVAE(adata, n_categories=3, n_hidden=16, initialization="random")
     model.train(max_epochs=1, enable_progress_bar=False)
-    _save_as_pickle(model, tmp_path / "old")
+    save_as_pickle(model, tmp_path / "old")
     new = tmp_path / "new"
     assert cli.main(["convert", str(tmp_path / "old"), str(new)]) == cli.EXIT_BAD_INPUT
     assert "saved without its data" in capsys.readouterr().err and not new.exists()
