@@ -17,7 +17,8 @@ from functools import partial
 import numpy as np
 import pandas as pd
 import torch
-from accuracy import DATASETS, HERE, cplmix, load, machine_line, results_table, run_one
+from accuracy import cplmix, results_table, run_one
+from common import DATASETS, HERE, load, machine_line, results_path, table_path
 from variants import BottleneckHeadModel
 
 from scmixvae._expression import log_normalise
@@ -25,7 +26,7 @@ from scmixvae.model._training import default_max_epochs
 from scmixvae.module import ClusterTeacher
 from scmixvae.start import fit_cluster_teacher
 
-RESULTS = HERE / "results" / "ablation.jsonl"
+RESULTS = results_path("ablation.jsonl")
 
 #: The paper's configuration, spelled out so that rows do not move when package defaults do.
 PAPER = {
@@ -369,7 +370,7 @@ def render() -> None:
         *trace_table(),
         "",
     ]
-    (HERE / "ablation.md").write_text("\n".join(lines))
+    table_path("ablation.md").write_text("\n".join(lines))
     print("\n".join(lines))
 
 

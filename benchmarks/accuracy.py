@@ -13,12 +13,7 @@ Every method sees the same cells; ACC is Hungarian-matched accuracy (scmixvae.tl
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import os
-import platform
-import re
-import subprocess
 import time
 import warnings
 from pathlib import Path
@@ -34,40 +29,24 @@ import anndata  # noqa: E402
 import scanpy as sc  # noqa: E402
 import scvi  # noqa: E402
 import torch  # noqa: E402
+from common import (  # noqa: E402
+    DATASETS,
+    QUIET,
+    append_row,
+    load,
+    machine_line,
+    results_path,
+    run_metadata,
+    table_path,
+)
 from sklearn.cluster import KMeans  # noqa: E402
 from variants import setup_and_build  # noqa: E402
 
 import scmixvae  # noqa: E402
 from scmixvae.model._training import default_max_epochs  # noqa: E402
 
-HERE = Path(__file__).parent
-RESULTS = HERE / "results" / "accuracy.jsonl"
-QUIET = {"enable_progress_bar": False, "enable_model_summary": False}
+RESULTS = results_path("accuracy.jsonl")
 
-
-def load(name: str) -> tuple[anndata.AnnData, str]:
-    """The benchmark datasets: AnnData with counts in layers['counts'], and the label column."""
-    if name == "zeisel7":
-        return scmixvae.datasets.zeisel(), "class"
-    if name == "zeisel47":
-        adata = scmixvae.datasets.zeisel()
-        adata = adata[adata.obs["subclass"] != "(none)"].copy()
-        adata.obs["subclass"] = adata.obs["subclass"].cat.remove_unused_categories()
-        return adata, "subclass"
-    if name == "pbmc":
-        return scmixvae.datasets.pbmc68k(), "bulk_labels"
-    if name == "sim40":
-        return scmixvae.datasets.simulate(n_cells=6000, n_types=40, n_genes=1000, seed=0), "type"
-    # More simulations, for checks that one simulation could mislead: sim<T>s<seed>.
-    simulation = re.fullmatch(r"sim(\d+)s(\d+)", name)
-    if simulation:
-        n_types, seed = (int(value) for value in simulation.groups())
-        adata = scmixvae.datasets.simulate(n_cells=6000, n_types=n_types, n_genes=1000, seed=seed)
-        return adata, "type"
-    raise ValueError(name)
-
-
-DATASETS = ["zeisel7", "zeisel47", "pbmc", "sim40"]
 
 #: The defaults before the over-clustering start: the paper's cold start (its category head
 #: reads the bottleneck). Benchmarks whose committed results were measured with it pin it,
@@ -226,76 +205,6 @@ METHODS = {
 }
 
 
-def git_commit() -> str | None:
-    """The checkout's commit, ``+`` if the code (``src/``, benchmark scripts) has uncommitted
-    changes; None outside git. Result files and tables do not count.
-    """
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no", "--", "../src", "*.py"],
-            capture_output=True,
-            text=True,
-            cwd=HERE,
-        ).stdout.strip()
-    except OSError:
-        return None
-    return (commit + ("+" if dirty else "")) or None
-
-
-def run_metadata() -> dict:
-    """Threads, machine, versions and commit, recorded with every benchmark row."""
-    return {
-        "commit": git_commit(),
-        "threads": torch.get_num_threads(),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-        "versions": (
-            f"scmixvae {scmixvae.__version__}, scvi-tools {scvi.__version__}, "
-            f"torch {torch.__version__}, scanpy {sc.__version__}"
-        ),
-    }
-
-
-def dataset_seed_main(
-    doc: str, run, render, results: Path, datasets=tuple(DATASETS), options=None
-) -> None:
-    """Command line of a benchmark with one row per dataset and seed: run them, or render.
-
-    ``run(dataset, seed, **settings)`` returns the row appended to ``results``; ``render()``
-    writes the table; ``--dataset`` defaults to ``datasets``. ``options`` maps each further
-    integer setting of ``run`` to its default; it is set by ``--<setting>`` (``_`` as ``-``).
-    """
-    parser = argparse.ArgumentParser(
-        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--dataset", nargs="+", default=list(datasets))
-    parser.add_argument("--seed", nargs="+", type=int, default=[0])
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--render", action="store_true")
-    options = options or {}
-    for name, default in options.items():
-        parser.add_argument("--" + name.replace("_", "-"), type=int, default=default)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    if args.render:
-        render()
-        return
-    settings = {name: getattr(args, name) for name in options}
-    for dataset in args.dataset:
-        for seed in args.seed:
-            append_row(results, run(dataset, seed, **settings))
-
-
-def append_row(path: Path, row: dict) -> None:
-    """Append ``row`` as one JSON line to ``path`` (created with its folder) and print it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        handle.write(json.dumps(row) + "\n")
-    print(json.dumps(row), flush=True)
-
-
 def run_one(
     dataset: str, method: str, seed: int, methods: dict = METHODS, results: Path = RESULTS
 ) -> dict:
@@ -436,13 +345,6 @@ def goals_table(latest: pd.DataFrame, default: str = "cplmix_a2") -> list[str]:
     return lines
 
 
-def machine_line(latest: pd.DataFrame) -> str:
-    return (
-        f"Machine and versions: {latest.machine.iloc[-1]}, "
-        f"{latest.threads.iloc[-1]} torch threads; {latest.versions.iloc[-1]}."
-    )
-
-
 def render() -> None:
     table, latest = results_table(RESULTS, [*METHODS, *RETIRED_METHODS])
     lines = [
@@ -512,7 +414,7 @@ def render() -> None:
         machine_line(latest),
         "",
     ]
-    (HERE / "accuracy.md").write_text("\n".join(lines))
+    table_path("accuracy.md").write_text("\n".join(lines))
     print("\n".join(lines))
 
 

@@ -17,22 +17,21 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import scvi
 import torch
 from ablation import PAPER, variant_kwargs
-from accuracy import COLD_START, QUIET, append_row, load, machine_line, run_metadata
+from accuracy import COLD_START
+from common import QUIET, append_row, load, machine_line, results_path, run_metadata, table_path
 from sklearn.linear_model import LogisticRegression
 
 import scmixvae
 from scmixvae._expression import log_normalise
 from scmixvae.augment import GenerativeAugmenter
 
-HERE = Path(__file__).parent
-RESULTS = HERE / "results" / "augmentation.jsonl"
+RESULTS = results_path("augmentation.jsonl")
 AUGMENTATIONS = ["none", "dropout", "thinning", "generative"]
 #: The mixture model's settings: the package defaults, or the paper's (coupling weight 1, ...).
 # "defaults": the cold start, the default when these results were measured.
@@ -208,7 +207,7 @@ def render() -> None:
             f"{group.augmenter_s.mean():.0f} | {group.threads.iloc[-1]} |"
         )
     lines += ["", machine_line(rows), ""]
-    (HERE / "augmentation.md").write_text("\n".join(lines))
+    table_path("augmentation.md").write_text("\n".join(lines))
     print("\n".join(lines))
 
 

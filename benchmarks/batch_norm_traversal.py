@@ -14,18 +14,16 @@ switched off (the statistics are the running averages kept during training), mea
 
 from __future__ import annotations
 
-from pathlib import Path
 from unittest import mock
 
 import pandas as pd
-from accuracy import dataset_seed_main, machine_line, run_metadata
+from common import dataset_seed_main, machine_line, results_path, run_metadata, table_path
 from traversal import measure, summarise, trained_model
 
 import scmixvae.model._training as training_module
 from scmixvae.train._batch_norm import recalibrate_batch_norm
 
-HERE = Path(__file__).parent
-RESULTS = HERE / "results" / "batch_norm_traversal.jsonl"
+RESULTS = results_path("batch_norm_traversal.jsonl")
 STATISTICS = {"running": "running averages of training", "recomputed": "recomputed at the end"}
 COLUMNS = {
     "state_rho_best": "state vs activity",
@@ -89,7 +87,7 @@ def render() -> None:
         cells = " | ".join(f"{v:.3f}" for v in values)
         lines.append(f"| {dataset} ({len(group)} seeds) | {statistics} | {cells} |")
     lines += ["", machine_line(rows)]
-    (HERE / "batch_norm_traversal.md").write_text("\n".join(lines) + "\n")
+    table_path("batch_norm_traversal.md").write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -18,18 +18,17 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pandas as pd
 import scvi
 import torch
-from accuracy import COLD_START, QUIET, append_row, machine_line, run_metadata
+from accuracy import COLD_START
+from common import QUIET, append_row, machine_line, results_path, run_metadata, table_path
 
 import scmixvae
 from scmixvae.model._training import default_max_epochs
 
-HERE = Path(__file__).parent
-RESULTS = HERE / "results" / "ddp.jsonl"
+RESULTS = results_path("ddp.jsonl")
 # name: (processes, threads per process, epochs as a multiple of the default, batch size)
 SETTINGS = {
     "1 process, 2 threads": (1, 2, 1, 256),
@@ -105,7 +104,7 @@ def render() -> None:
             f"{group.ari.mean():.3f} ± {group.ari.std(ddof=0):.3f} | {group.train_s.mean():.0f} |"
         )
     lines += ["", machine_line(rows), ""]
-    (HERE / "ddp.md").write_text("\n".join(lines))
+    table_path("ddp.md").write_text("\n".join(lines))
     print("\n".join(lines))
 
 

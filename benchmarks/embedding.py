@@ -25,23 +25,21 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import subprocess
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import scvi
 import torch
-from accuracy import QUIET, load, pca_neighbors, scvi_neighbors
+from accuracy import pca_neighbors, scvi_neighbors
+from common import QUIET, git_commit, load, results_path, table_path
 from scvi import REGISTRY_KEYS
 from sklearn.metrics import silhouette_score
 from sklearn.neighbors import NearestNeighbors
 
 import scmixvae
 
-HERE = Path(__file__).parent
-RESULTS = HERE / "results" / "embedding.jsonl"
+RESULTS = results_path("embedding.jsonl")
 #: Datasets embedded, and the label columns each is scored against.
 SCORED = {"zeisel7": ["class", "subclass"], "pbmc": ["bulk_labels"]}
 N_NEIGHBOURS = 15
@@ -92,9 +90,7 @@ def run(dataset: str, seed: int) -> list[dict]:
         "X_pca": pca_neighbors(adata, seed).obsm["X_pca"],
         "X_scVI": scvi_neighbors(adata, seed, dataset).obsm["X_scVI"],
     }
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE
-    ).stdout.strip()
+    commit = git_commit()
     rows = []
     for column in SCORED[dataset]:
         for space, embedding in spaces.items():
@@ -160,7 +156,7 @@ def render() -> None:
         "state, so structure below the K types (Zeisel's 47 subclasses under K = 7) is kept "
         "only as far as the state carries it.",
     ]
-    (HERE / "embedding.md").write_text("\n".join(lines) + "\n")
+    table_path("embedding.md").write_text("\n".join(lines) + "\n")
 
 
 def main() -> None:

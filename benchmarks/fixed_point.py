@@ -40,15 +40,15 @@ import pandas as pd
 import scvi
 import torch
 from ablation import DEFAULTS, oracle_teacher, variant_kwargs
-from accuracy import (
-    HERE,
+from accuracy import leiden_at_k, pca_neighbors
+from common import (
     QUIET,
     append_row,
-    leiden_at_k,
     load,
     machine_line,
-    pca_neighbors,
+    results_path,
     run_metadata,
+    table_path,
 )
 from scvi import REGISTRY_KEYS
 from variants import setup_and_build
@@ -56,7 +56,7 @@ from variants import setup_and_build
 import scmixvae
 from scmixvae.model._training import default_max_epochs
 
-RESULTS = HERE / "results" / "fixed_point.jsonl"
+RESULTS = results_path("fixed_point.jsonl")
 MODES = (
     "cold",
     "true_types",
@@ -232,7 +232,7 @@ def render() -> None:
             f"| {number(r.start_acc, 3)} | {r.seconds:.0f} |"
         )
     lines += ["", machine_line(rows), ""]
-    (HERE / "fixed_point.md").write_text("\n".join(lines))
+    table_path("fixed_point.md").write_text("\n".join(lines))
     print("\n".join(lines))
 
 

@@ -35,17 +35,25 @@ import time
 import numpy as np
 import pandas as pd
 import scvi
-from accuracy import HERE, QUIET, dataset_seed_main, load, machine_line, run_metadata
+from common import (
+    QUIET,
+    dataset_seed_main,
+    load,
+    machine_line,
+    results_path,
+    run_metadata,
+    table_path,
+)
 from merge_variants import MERGE_METHODS, merge_variant
 from scipy.cluster.hierarchy import fcluster, linkage
 
 import scmixvae
 from scmixvae.model._training import default_max_epochs
-from scmixvae.start import neighbour_connectivity
+from scmixvae.start import merge_categories, neighbour_connectivity
 from scmixvae.start._merge_step import merge_evidence
 from scmixvae.start._type_start import CLUSTERS_PER_TYPE, MERGE_FRACTION
 
-RESULTS = HERE / "results" / "merging.jsonl"
+RESULTS = results_path("merging.jsonl")
 LINKAGES = ("average", "complete", "single")
 DECODER_MERGES = MERGE_METHODS
 #: The variants of the decoder merges with a table each: the column prefix, the merges
@@ -84,6 +92,24 @@ def pca_merge(model, clusters: np.ndarray, k: int, method: str) -> np.ndarray:
     group_of = np.zeros(len(centroids), dtype=int)
     group_of[used] = groups
     return group_of[clusters]
+
+
+#: Cells per cluster the package's merge is judged on, in ``cap<n>_geodesic`` (issue 32).
+CELL_CAPS = (16, 32, 64)
+
+
+def capped_merge(scores, clusters, embedding, k: int, cap: int, seed: int) -> np.ndarray:
+    """The package's merge judged on at most ``cap`` random cells of each cluster; every
+    cell's group."""
+    rng = np.random.default_rng(seed)
+    kept = np.concatenate(
+        [
+            rng.permutation(np.flatnonzero(clusters == cluster))[:cap]
+            for cluster in np.unique(clusters)
+        ]
+    )
+    connectivity = neighbour_connectivity(embedding[kept], clusters[kept], scores.shape[1])
+    return merge_categories(scores[kept], clusters[kept], k, connectivity)[clusters]
 
 
 def run(dataset: str, seed: int, arms: int = 2, clusters_per_type: int = CLUSTERS_PER_TYPE) -> dict:
@@ -125,6 +151,8 @@ def run(dataset: str, seed: int, arms: int = 2, clusters_per_type: int = CLUSTER
         row[f"graph_{method}"] = acc(graph[clusters])
     for method in LINKAGES:
         row[f"pca_{method}"] = acc(pca_merge(model, clusters, k, method))
+    for cap in CELL_CAPS:
+        row[f"cap{cap}_geodesic"] = acc(capped_merge(scores, clusters, embedding, k, cap, seed))
     return row | {"seconds": round(seconds, 1), **run_metadata()}
 
 
@@ -185,7 +213,7 @@ def render() -> None:
         lines += ["", f"## {title}", "", *description, ""]
         lines += table_rows(measured, defaults.loc[measured.index], columns, header=True)
     lines += ["", machine_line(rows), ""]
-    (HERE / "merging.md").write_text("\n".join(lines))
+    table_path("merging.md").write_text("\n".join(lines))
     print("\n".join(lines))
 
 

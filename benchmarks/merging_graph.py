@@ -22,7 +22,14 @@ import numpy as np
 import pandas as pd
 import torch
 from ablation import fitted_teacher
-from accuracy import HERE, dataset_seed_main, load, machine_line, run_metadata
+from common import (
+    dataset_seed_main,
+    load,
+    machine_line,
+    results_path,
+    run_metadata,
+    table_path,
+)
 from merge_variants import greedy_modularity_merge
 from scipy.cluster.hierarchy import fcluster, linkage
 from sklearn.neighbors import NearestNeighbors
@@ -30,7 +37,7 @@ from sklearn.neighbors import NearestNeighbors
 import scmixvae
 from scmixvae.start._type_start import CLUSTERS_PER_TYPE
 
-RESULTS = HERE / "results" / "merging_graph.jsonl"
+RESULTS = results_path("merging_graph.jsonl")
 COLUMNS = ["ceiling", "pca_average", "graph_modularity"]
 
 
@@ -101,7 +108,7 @@ def render() -> None:
         + " |"
     )
     lines += ["", machine_line(rows), ""]
-    (HERE / "merging_graph.md").write_text("\n".join(lines))
+    table_path("merging_graph.md").write_text("\n".join(lines))
     print("\n".join(lines))
 
 

@@ -20,19 +20,20 @@ import time
 import pandas as pd
 import scvi
 import torch
-from accuracy import (
-    COLD_START,
-    HERE,
+from accuracy import COLD_START
+from common import (
     QUIET,
     append_row,
     load,
     machine_line,
+    results_path,
     run_metadata,
+    table_path,
 )
 
 import scmixvae
 
-RESULTS = HERE / "results" / "pruning.jsonl"
+RESULTS = results_path("pruning.jsonl")
 #: dataset -> K_max, the upper bound pruning starts from.
 K_MAX = {"sim30": 60, "zeisel47": 70}
 #: --start -> model arguments: the cold start the first rows were measured with, or the
@@ -197,7 +198,7 @@ def render() -> None:
             f"| {r['prune_s'] / r['train_s']:.2f} |"
         )
     lines += ["", machine_line(rows), ""]
-    (HERE / "pruning.md").write_text("\n".join(lines))
+    table_path("pruning.md").write_text("\n".join(lines))
     print("\n".join(lines))
 
 

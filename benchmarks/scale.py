@@ -24,13 +24,13 @@ from pathlib import Path
 import anndata
 import pandas as pd
 import scvi
-from accuracy import COLD_START, QUIET, append_row, machine_line, run_metadata
+from accuracy import COLD_START
+from common import QUIET, append_row, machine_line, results_path, run_metadata, table_path
 
 import scmixvae
 
 warnings.filterwarnings("ignore")
-HERE = Path(__file__).parent
-RESULTS = HERE / "results" / "scale.jsonl"
+RESULTS = results_path("scale.jsonl")
 N_GENES, N_TYPES, BATCH = 2_000, 50, 512
 # Median counts per cell over the 2,000 genes: about what 2,000 highly variable genes of a
 # 10x cell hold, and it keeps the 1M-cell matrix at ~4 GB (density ~20 %).
@@ -121,7 +121,7 @@ def render() -> None:
             f"{r.peak_minus_matrix_gib:.2f} |"
         )
     lines += ["", machine_line(rows), ""]
-    (HERE / "scale.md").write_text("\n".join(lines))
+    table_path("scale.md").write_text("\n".join(lines))
     print("\n".join(lines))
 
 

@@ -15,19 +15,18 @@ import argparse
 import logging
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import scvi
-from accuracy import COLD_START, QUIET, append_row, machine_line, run_metadata
+from accuracy import COLD_START
+from common import QUIET, append_row, machine_line, results_path, run_metadata, table_path
 from lightning.pytorch.callbacks import Callback
 
 import scmixvae
 
 warnings.filterwarnings("ignore")
-HERE = Path(__file__).parent
-RESULTS = HERE / "results" / "throughput.jsonl"
+RESULTS = results_path("throughput.jsonl")
 N_CELLS, N_GENES, N_TYPES, BATCH = 20_000, 2_000, 50, 512
 METHODS = ["scvi", "cplmix_a1", "cplmix_a2", "cplmix_a3", "cplmix_a5"]
 
@@ -114,7 +113,7 @@ def render() -> None:
         "`a8a7be7`: the NB's mean and broadcast dispersion made only when read (not every step).",
         "SCVI's own epoch varied by 10 % between runs of the same code (5.06 and 5.61 s).",
     ]
-    (HERE / "throughput.md").write_text("\n".join(lines) + "\n")
+    table_path("throughput.md").write_text("\n".join(lines) + "\n")
 
 
 def history_table() -> list[str]:

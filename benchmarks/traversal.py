@@ -27,18 +27,17 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from accuracy import COLD_START, QUIET, machine_line, run_metadata
+from accuracy import COLD_START
+from common import QUIET, machine_line, results_path, run_metadata, table_path
 from scipy.optimize import linear_sum_assignment
 from scipy.stats import spearmanr
 
 import scmixvae
 
-HERE = Path(__file__).parent
-RESULTS = HERE / "results" / "traversal.jsonl"
+RESULTS = results_path("traversal.jsonl")
 MIN_CELLS = 50
 # A matched inferred type is "pure" when at least this share of its cells is its true type.
 PURE = 0.9
@@ -270,7 +269,7 @@ def render() -> None:
                 back.append(commits)
                 lines.append("| " + " | ".join([*front, state_range, *back]) + " |")
     lines += ["", machine_line(rows)]
-    (HERE / "traversal.md").write_text("\n".join(lines) + "\n")
+    table_path("traversal.md").write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -28,13 +28,13 @@ HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from accuracy import QUIET, append_row, machine_line, run_metadata  # noqa: E402
+from common import QUIET, append_row, machine_line, results_path, run_metadata, table_path  # noqa: E402
 from images import DSPRITES_FACTORS, dsprites, mnist  # noqa: E402
 from variants import BottleneckHeadModel, setup_and_build  # noqa: E402
 
 import scmixvae  # noqa: E402
 
-RESULTS = HERE.parent / "results" / "paper_table1.jsonl"
+RESULTS = results_path("paper_table1.jsonl")
 # Table 1's K and S, the label column, and the paper's number of training iterations.
 DATASETS = {
     "mnist": {"k": 10, "s": 10, "label": "digit", "paper_iterations": 120_000},
@@ -266,7 +266,7 @@ def render() -> None:
         machine_line(latest),
         "",
     ]
-    (HERE / "table1.md").write_text("\n".join(lines))
+    table_path("paper/table1.md").write_text("\n".join(lines))
     print("\n".join(lines))
 
 

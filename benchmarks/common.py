@@ -1,0 +1,141 @@
+"""What every benchmark shares: its datasets, where results go, what each row records.
+
+Rows are appended to ``results/<name>.jsonl`` and tables written beside the scripts; with
+``SCMIXVAE_BENCHMARK_OUT`` set (``regenerate.py --quick``) both go to that folder instead,
+so a quick run never touches the committed results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+from pathlib import Path
+
+import anndata
+import pandas as pd
+import scanpy as sc
+import scvi
+import torch
+
+import scmixvae
+
+HERE = Path(__file__).parent
+QUIET = {"enable_progress_bar": False, "enable_model_summary": False}
+
+
+def results_path(name: str) -> Path:
+    """Where the rows of ``name`` (``accuracy.jsonl``, ...) are appended."""
+    out = os.environ.get("SCMIXVAE_BENCHMARK_OUT")
+    return Path(out) / "results" / name if out else HERE / "results" / name
+
+
+def table_path(name: str) -> Path:
+    """Where the table ``name`` (``accuracy.md``, ...) is written."""
+    out = os.environ.get("SCMIXVAE_BENCHMARK_OUT")
+    return Path(out) / name if out else HERE / name
+
+
+def load(name: str) -> tuple[anndata.AnnData, str]:
+    """The benchmark datasets: AnnData with counts in layers['counts'], and the label column."""
+    if name == "zeisel7":
+        return scmixvae.datasets.zeisel(), "class"
+    if name == "zeisel47":
+        adata = scmixvae.datasets.zeisel()
+        adata = adata[adata.obs["subclass"] != "(none)"].copy()
+        adata.obs["subclass"] = adata.obs["subclass"].cat.remove_unused_categories()
+        return adata, "subclass"
+    if name == "pbmc":
+        return scmixvae.datasets.pbmc68k(), "bulk_labels"
+    if name == "sim40":
+        return scmixvae.datasets.simulate(n_cells=6000, n_types=40, n_genes=1000, seed=0), "type"
+    # More simulations, for checks that one simulation could mislead: sim<T>s<seed>.
+    simulation = re.fullmatch(r"sim(\d+)s(\d+)", name)
+    if simulation:
+        n_types, seed = (int(value) for value in simulation.groups())
+        adata = scmixvae.datasets.simulate(n_cells=6000, n_types=n_types, n_genes=1000, seed=seed)
+        return adata, "type"
+    raise ValueError(name)
+
+
+DATASETS = ["zeisel7", "zeisel47", "pbmc", "sim40"]
+
+
+def git_commit() -> str | None:
+    """The checkout's commit, ``+`` if the code (``src/``, benchmark scripts) has uncommitted
+    changes; None outside git. Result files and tables do not count.
+    """
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", "../src", "*.py"],
+            capture_output=True,
+            text=True,
+            cwd=HERE,
+        ).stdout.strip()
+    except OSError:
+        return None
+    return (commit + ("+" if dirty else "")) or None
+
+
+def run_metadata() -> dict:
+    """Threads, machine, versions and commit, recorded with every benchmark row."""
+    return {
+        "commit": git_commit(),
+        "threads": torch.get_num_threads(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+        "versions": (
+            f"scmixvae {scmixvae.__version__}, scvi-tools {scvi.__version__}, "
+            f"torch {torch.__version__}, scanpy {sc.__version__}"
+        ),
+    }
+
+
+def dataset_seed_main(
+    doc: str, run, render, results: Path, datasets=tuple(DATASETS), options=None
+) -> None:
+    """Command line of a benchmark with one row per dataset and seed: run them, or render.
+
+    ``run(dataset, seed, **settings)`` returns the row appended to ``results``; ``render()``
+    writes the table; ``--dataset`` defaults to ``datasets``. ``options`` maps each further
+    integer setting of ``run`` to its default; it is set by ``--<setting>`` (``_`` as ``-``).
+    """
+    parser = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--dataset", nargs="+", default=list(datasets))
+    parser.add_argument("--seed", nargs="+", type=int, default=[0])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--render", action="store_true")
+    options = options or {}
+    for name, default in options.items():
+        parser.add_argument("--" + name.replace("_", "-"), type=int, default=default)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.render:
+        render()
+        return
+    settings = {name: getattr(args, name) for name in options}
+    for dataset in args.dataset:
+        for seed in args.seed:
+            append_row(results, run(dataset, seed, **settings))
+
+
+def append_row(path: Path, row: dict) -> None:
+    """Append ``row`` as one JSON line to ``path`` (created with its folder) and print it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        handle.write(json.dumps(row) + "\n")
+    print(json.dumps(row), flush=True)
+
+
+def machine_line(latest: pd.DataFrame) -> str:
+    return (
+        f"Machine and versions: {latest.machine.iloc[-1]}, "
+        f"{latest.threads.iloc[-1]} torch threads; {latest.versions.iloc[-1]}."
+    )
