@@ -177,3 +177,26 @@ def test_classify_reads_the_decoders_or_the_category_head():
     assert torch.equal(module.classify(x_arm)[1], module.encode(x_arm)[1])
     with pytest.raises(ValueError, match="type_readout"):
         CplMixVAEModule(n_input=12, n_categories=3, type_readout="head")
+
+
+def test_category_scores_differ_between_categories_as_the_full_likelihood_does():
+    module = CplMixVAEModule(n_input=12, n_categories=3, type_readout="decoder").eval()
+    x_arm = _counts().expand(2, 16, 12)
+    library = module.library_size(x_arm)
+    with torch.no_grad():
+        module.log_dispersion.fill_(0.7)  # at θ = 1 the left-out terms happen to sum to 0
+        z, _ = module.encode(x_arm, library)
+        full = []
+        for category in range(3):
+            c = torch.zeros(2, 16, 3)
+            c[..., category] = 1.0
+            s_mean, s_var = module.state_posterior(z, c)
+            px = module.decode(c, s_mean, library)
+            kl = gaussian_kl(s_mean, s_var, *module.state_prior_params(c))
+            full.append(-px.log_prob(x_arm).sum(-1) + kl)
+    full = torch.stack(full, -1)
+    scores = module.category_scores(x_arm, z, library)
+    # the same up to a constant per cell and arm (the counts' and dispersion's own terms)
+    shift = full - scores
+    assert torch.allclose(shift, shift[..., :1].expand_as(shift), atol=1e-3)
+    assert not torch.allclose(shift, torch.zeros_like(shift))

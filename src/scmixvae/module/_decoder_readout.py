@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import torch
 
+from ._negative_binomial import LogMeanNegativeBinomial
 from ._objective import gaussian_kl
+
+
+def _mean_dependent_log_likelihood(px, x: torch.Tensor) -> torch.Tensor:
+    """``log p(x)`` summed over genes, up to the terms that do not depend on the mean."""
+    if isinstance(px, LogMeanNegativeBinomial):
+        return px.log_prob_mean_terms(x).sum(-1)
+    return px.log_prob(x).sum(-1)
 
 
 class DecoderReadoutMixin:
@@ -24,9 +32,13 @@ class DecoderReadoutMixin:
     ) -> torch.Tensor:
         """Reconstruction + state KL of each cell under each category, ``(A, B, K)``.
 
-        ``s`` is the posterior mean given the candidate category, and the decoder runs with
-        its running batch-norm statistics, so that scoring ``K`` candidates neither needs
-        their batch statistics nor moves them. Masked categories score ``inf``.
+        Up to a constant per cell and arm: the likelihood's terms that do not depend on the
+        decoded mean (for the negative binomial, those of the counts and the dispersion
+        alone) are left out, since every use of the scores compares categories on the same
+        cell (their differences, a softmax, an argmin); they were most of the cost. ``s`` is
+        the posterior mean given the candidate category, and the decoder runs with its
+        running batch-norm statistics, so that scoring ``K`` candidates neither needs their
+        batch statistics nor moves them. Masked categories score ``inf``.
         """
         decoder_mode = self.decoder.training
         self.decoder.eval()
@@ -38,7 +50,7 @@ class DecoderReadoutMixin:
                 s_mean, s_var = self.state_posterior(z, c)
                 prior_mean, prior_var = self.state_prior_params(c)
                 px = self.decode(c, s_mean, library, batch_index)
-                reconstruction = -px.log_prob(x_arm).sum(-1)
+                reconstruction = -_mean_dependent_log_likelihood(px, x_arm)
                 kl_state = gaussian_kl(s_mean, s_var, prior_mean, prior_var)
                 scores[..., category] = reconstruction + kl_state
         finally:
