@@ -124,7 +124,9 @@ def run(n_cells: int, seed: int = 0) -> dict:
 
 
 def render() -> None:
-    rows = pd.read_json(RESULTS, lines=True).drop_duplicates(["cells", "seed"], keep="last")
+    rows = pd.read_json(RESULTS, lines=True).drop_duplicates(
+        ["cells", "seed", "commit"], keep="last"
+    )
     lines = [
         "# The fixed cost of a default training (issue 32)",
         "",
@@ -143,7 +145,7 @@ def render() -> None:
         "| fixed / SCVI epoch | phases (s) | commit |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for _, r in rows.sort_values("cells").iterrows():
+    for _, r in rows.sort_values(["cells", "commit"]).iterrows():
         phases = ", ".join(f"{name} {value:.1f}" for name, value in r.phases.items() if value)
         lines.append(
             f"| {r.cells:,} | {r.epochs} | {r.epoch_s:.2f} | {r.scvi_epoch_s:.2f} "
