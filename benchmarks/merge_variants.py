@@ -156,3 +156,52 @@ def merge_variant(
             divergence, method = geodesic_divergence(divergence), "average"
         groups = linkage_groups(divergence, n_groups, method)
     return group_representatives(groups, scores, labels)
+
+
+def nearest_candidates(centroids: np.ndarray, m: int) -> np.ndarray:
+    """Each category's ``m`` nearest categories by centroid distance (itself first), ``(K, m)``."""
+    distance = np.linalg.norm(centroids[:, None] - centroids[None], axis=-1)
+    return np.argsort(distance, axis=1, kind="stable")[:, :m]
+
+
+def candidate_merge(
+    scores: np.ndarray,
+    labels: np.ndarray,
+    n_groups: int,
+    candidates: np.ndarray,
+    connectivity: np.ndarray | None = None,
+) -> np.ndarray:
+    """The package's merge when each cluster's cells are scored under ``candidates`` only.
+
+    The divergence between two clusters is known where one is among the other's
+    candidates (the mean of the known directions); unknown pairs are no step of any chain,
+    and clusters no chain joins are put farther apart than any known pair. Representatives
+    are chosen on the full scores (a small advantage to the variant).
+    """
+    n_categories = scores.shape[1]
+    counts = np.bincount(labels, minlength=n_categories)
+    sums = np.zeros((n_categories, n_categories))
+    np.add.at(sums, labels, scores)
+    mean_score = (sums / np.maximum(counts, 1)[:, None]).T  # [i, j]: j's cells under i
+    cost = np.maximum(mean_score - np.diag(mean_score)[None, :], 0.0)
+    known = np.zeros((n_categories, n_categories), dtype=bool)
+    known[candidates.T, np.arange(n_categories)[None, :]] = True  # [i, j]: i scores j's cells
+    known[:, counts == 0] = known[counts == 0, :] = False
+    cost = np.where(known, cost, np.nan)
+    both = np.stack([cost, cost.T])
+    seen = (~np.isnan(both)).sum(0)
+    divergence = np.where(seen > 0, np.nansum(both, axis=0) / np.maximum(seen, 1), np.nan)
+    divergence[np.isnan(divergence)] = np.inf
+    np.fill_diagonal(divergence, 0.0)
+    if connectivity is not None:
+        divergence = divergence / (1.0 + np.asarray(connectivity) / CONNECTIVITY_SCALE)
+    used = counts > 0
+    distance = np.zeros_like(divergence)
+    finite = np.where(
+        np.isfinite(divergence[np.ix_(used, used)]), divergence[np.ix_(used, used)], np.inf
+    )
+    distance[np.ix_(used, used)] = geodesic_divergence(finite)
+    top = distance[np.isfinite(distance)].max() if np.isfinite(distance).any() else 1.0
+    distance[~np.isfinite(distance)] = 2 * top + 1.0
+    groups = linkage_groups(distance, n_groups)
+    return group_representatives(groups, scores, labels)
