@@ -98,6 +98,29 @@ def pca_merge(model, clusters: np.ndarray, k: int, method: str) -> np.ndarray:
 CELL_CAPS = (16, 32, 64)
 #: Categories each cluster's cells are scored under, in ``nearest<m>_geodesic`` (issue 32).
 NEAREST_CANDIDATES = (8, 16)
+#: Issue 32's cheaper merges against the package's (``graph_geodesic``): the columns, the
+#: section title and its description.
+CHEAPER_MERGE_TABLES = [
+    (
+        [f"cap{cap}_geodesic" for cap in CELL_CAPS],
+        "The merge judged on fewer cells per cluster (issue 32)",
+        [
+            "`graph_geodesic` (the package's merge, on every cell) against the same merge",
+            "scoring at most 16, 32 or 64 random cells of each cluster (`cap<n>_geodesic`),",
+            "from the same trained model: the merge's scoring is most of the start's cost.",
+        ],
+    ),
+    (
+        [f"nearest{m}_geodesic" for m in NEAREST_CANDIDATES],
+        "The merge scoring each cluster under its nearest categories only (issue 32)",
+        [
+            "`graph_geodesic` against the same merge when each cluster's cells are scored",
+            "under only the 8 or 16 categories whose k-means centroids are nearest its own",
+            "(`merge_variants.candidate_merge`): pairs neither of which scored the other are",
+            "no step of any chain. Scoring is proportional to the categories scored.",
+        ],
+    ),
+]
 
 
 def capped_merge(scores, clusters, embedding, k: int, cap: int, seed: int) -> np.ndarray:
@@ -219,34 +242,12 @@ def render() -> None:
         columns += [f"{prefix}_{method}" for method in methods for prefix in ("decoder", kind)]
         lines += ["", f"## {title}", "", *description, ""]
         lines += table_rows(measured, defaults.loc[measured.index], columns, header=True)
-    capped = [f"cap{cap}_geodesic" for cap in CELL_CAPS]
-    nearest = [f"nearest{m}_geodesic" for m in NEAREST_CANDIDATES]
-    if capped[0] in rows:
-        measured = rows.dropna(subset=capped)
-        lines += [
-            "",
-            "## The merge judged on fewer cells per cluster (issue 32)",
-            "",
-            "`graph_geodesic` (the package's merge, on every cell) against the same merge",
-            "scoring at most 16, 32 or 64 random cells of each cluster (`cap<n>_geodesic`),",
-            "from the same trained model: the merge's scoring is most of the start's cost.",
-            "",
-        ]
-        columns = ["graph_geodesic", *capped]
-        lines += table_rows(measured, defaults.loc[measured.index], columns, header=True)
-    if nearest[0] in rows:
-        measured = rows.dropna(subset=nearest)
-        lines += [
-            "",
-            "## The merge scoring each cluster under its nearest categories only (issue 32)",
-            "",
-            "`graph_geodesic` against the same merge when each cluster's cells are scored",
-            "under only the 8 or 16 categories whose k-means centroids are nearest its own",
-            "(`merge_variants.candidate_merge`): pairs neither of which scored the other are",
-            "no step of any chain. Scoring is proportional to the categories scored.",
-            "",
-        ]
-        columns = ["graph_geodesic", *nearest]
+    for columns, title, description in CHEAPER_MERGE_TABLES:
+        if columns[0] not in rows:
+            continue
+        measured = rows.dropna(subset=columns)
+        lines += ["", f"## {title}", "", *description, ""]
+        columns = ["graph_geodesic", *columns]
         lines += table_rows(measured, defaults.loc[measured.index], columns, header=True)
     lines += ["", machine_line(rows), ""]
     table_path("merging.md").write_text("\n".join(lines))
