@@ -35,7 +35,8 @@ def main() -> None:
     truth = adata.obs["type"].cat.codes.to_numpy()
     k = 20
     # The cold start, whose category head reads the bottleneck, as when coupling.md was measured.
-    module = scmixvae.module.CplMixVAEModule(x.shape[1], k, **json.loads(args.module_kwargs))
+    settings = {"initialization": "random"} | json.loads(args.module_kwargs)
+    module = scmixvae.module.CplMixVAEModule(x.shape[1], k, **settings)
     # scvi-tools' TrainingPlan defaults: Adam, lr 1e-3, eps 0.01, weight decay 1e-6.
     optimiser = torch.optim.Adam(module.parameters(), 1e-3, eps=0.01, weight_decay=1e-6)
     start = time.perf_counter()

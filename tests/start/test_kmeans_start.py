@@ -81,7 +81,8 @@ def test_teacher_phase_feeds_labels_and_adds_cross_entropy():
 
 
 def test_teacher_needs_kmeans_initialization():
-    module = CplMixVAEModule(n_input=12, n_categories=3)
+    assert CplMixVAEModule(n_input=12, n_categories=3).teacher is not None  # the default start
+    module = CplMixVAEModule(n_input=12, n_categories=3, initialization="random")
     assert module.teacher is None
     with pytest.raises(ValueError, match="initialization='kmeans'"):
         module.inference(torch.ones(4, 12), use_teacher=True)

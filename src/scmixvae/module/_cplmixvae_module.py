@@ -78,8 +78,9 @@ class CplMixVAEModule(CategorySlotsMixin, DecoderReadoutMixin, BaseModuleClass):
         Weight of the entropy confidence penalty ``−H(q)``; ``1`` is Eq. 7 of the paper. The
         default 0 was chosen by measurement (``benchmarks/ablation.md``).
     initialization
-        ``"random"``: the paper's cold start; the category head reads the bottleneck ``z``,
-        as in the paper. ``"kmeans"``: the module holds a
+        The start, as :class:`~scmixvae.start.TypeStart` runs it for the model (the same
+        default). ``"random"``: the paper's cold start; the category head reads the
+        bottleneck ``z``, as in the paper. ``"kmeans"``: the module holds a
         :class:`~scmixvae.module.ClusterTeacher`; while ``inference(use_teacher=True)`` the
         decoder is fed the teacher's k-means labels and the category head learns them by
         cross-entropy (the model's ``train`` fits the teacher and sets the phase).
@@ -124,7 +125,7 @@ class CplMixVAEModule(CategorySlotsMixin, DecoderReadoutMixin, BaseModuleClass):
         kl_weight: float = 1.0,
         coupling_weight: float = 0.01,
         entropy_weight: float = 0.0,
-        initialization: Initialization = "random",
+        initialization: Initialization = "overcluster",
         type_readout: TypeReadout = "encoder",
     ):
         super().__init__()
