@@ -66,5 +66,11 @@ class CalibrateBeforeValidation(Callback):
         self.model, self.indices = model, indices[::step]
 
     def on_validation_epoch_start(self, trainer, pl_module) -> None:
-        """Recompute the statistics with the current weights."""
-        recalibrate_batch_norm(self.model, self.indices)
+        """Recompute the statistics with the current weights, leaving the random stream as it was.
+
+        The pass draws states; forked, it leaves training's random draws, and so the trained
+        model, as they would be without it.
+        """
+        device = self.model.module.device
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            recalibrate_batch_norm(self.model, self.indices)
