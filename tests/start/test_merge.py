@@ -14,7 +14,8 @@ from scmixvae.start import (
     merge_categories,
     neighbour_connectivity,
 )
-from scmixvae.start._merge_step import CategoryMerging, merge_evidence, merge_over_clusters
+from scmixvae.start import StartSchedule
+from scmixvae.start._merge_step import merge_evidence, merge_over_clusters
 
 
 def _two_types_in_four_clusters():
@@ -165,18 +166,18 @@ def test_overcluster_trains_twice_the_categories_then_merges_them(small_adata, t
     model = _overcluster_model(small_adata)
     assert model.module.n_categories == 8 and "4 categories" in model._model_summary_string
     merges = []
-    original = CategoryMerging.on_train_epoch_start
+    original = StartSchedule.on_train_epoch_start
 
     def record(self, trainer, pl_module):
         before = int(model.module.active.sum())
         original(self, trainer, pl_module)
         merges.append((trainer.current_epoch, before, int(model.module.active.sum())))
 
-    CategoryMerging.on_train_epoch_start = record
+    StartSchedule.on_train_epoch_start = record
     try:
         model.train(max_epochs=10, batch_size=64, **QUIET)
     finally:
-        CategoryMerging.on_train_epoch_start = original
+        StartSchedule.on_train_epoch_start = original
     # taught 8 clusters in epochs 0-4, merged at the start of epoch 5 (half of 10 epochs)
     assert merges == [(e, 8, 8) for e in range(5)] + [(5, 8, 4)] + [(e, 4, 4) for e in (6, 7, 8, 9)]
     module = model.module

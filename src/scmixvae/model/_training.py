@@ -13,7 +13,7 @@ from scvi.model.base import UnsupervisedTrainingMixin
 from .._budget import epochs_for
 from ..augment import GenerativeAugmenter
 from ..start import sample_cells
-from ..train._batch_norm import CalibrateBeforeValidation, recalibrate_batch_norm
+from ..train._batch_norm import BatchNormCalibration
 from ._safe_training import (
     CHECKPOINT_NAME,
     EpochCheckpoint,
@@ -161,11 +161,8 @@ class TrainingMixin(UnsupervisedTrainingMixin):
         self.module.train()
         self._fit_augmenter(augmenter_kwargs or {})
         sampled_cells = self._sampled_cells()
-        callbacks.append(CalibrateBeforeValidation(self, sampled_cells))
-        plan_kwargs, start_callbacks = self.type_start.prepare(
-            self, sampled_cells, max_epochs, plan_kwargs or {}
-        )
-        callbacks += start_callbacks
+        callbacks.append(self.type_start.schedule(self, sampled_cells, max_epochs))
+        callbacks.append(BatchNormCalibration(self, sampled_cells))
         try:
             with quiet_third_party(not verbose):
                 super().train(
@@ -186,7 +183,6 @@ class TrainingMixin(UnsupervisedTrainingMixin):
             if not recorder.interrupted:
                 raise
             restore_interrupt_handler()
-            recalibrate_batch_norm(self, sampled_cells)
             self.history_ = merge_history(self.history_ if was_trained else None, recorder.history)
             self.is_trained_ = True
             warnings.warn(
@@ -197,7 +193,6 @@ class TrainingMixin(UnsupervisedTrainingMixin):
                 stacklevel=2,
             )
             raise KeyboardInterrupt from None
-        recalibrate_batch_norm(self, sampled_cells)
         if check_state_collapse:
             self._warn_if_state_collapsed(sampled_cells)
 

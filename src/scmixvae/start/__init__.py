@@ -14,10 +14,11 @@ from ._merge import (
     merge_categories,
     neighbour_connectivity,
 )
-from ._type_start import TypeStart, sample_cells
+from ._type_start import StartSchedule, TypeStart, sample_cells
 
 __all__ = [
     "CONNECTIVITY_SCALE",
+    "StartSchedule",
     "TypeStart",
     "decoder_divergence",
     "fit_cluster_teacher",

@@ -1,7 +1,7 @@
 """The over-clustering start's merge step, run once during training.
 
 With ``initialization="overcluster"`` the module holds ``2 × K`` categories,
-each taught one k-means cluster. Halfway through training, :class:`CategoryMerging`
+each taught one k-means cluster. Halfway through training, :class:`~scmixvae.start.StartSchedule`
 scores every sampled cell under every category, merges the categories into ``K`` by
 :func:`~scmixvae.start.merge_categories` (discounted by the clusters'
 :func:`~scmixvae.start.neighbour_connectivity` in the teacher's PCA), points each merged centroid
@@ -17,7 +17,6 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import Callback
 from scvi import REGISTRY_KEYS
 
 from ..train._batch_norm import recalibrate_batch_norm
@@ -104,21 +103,3 @@ def names_by_size(active: np.ndarray, sizes: np.ndarray) -> list[str]:
         names[k] = str(rank)
     return names
 
-
-class CategoryMerging(Callback):
-    """Run :func:`merge_over_clusters` at the start of epoch ``epoch`` (once).
-
-    A training resumed after the merge finds ``n_types`` categories active and skips it.
-    """
-
-    def __init__(self, model, indices: np.ndarray, n_types: int, epoch: int):
-        self.model = model
-        self.indices = indices
-        self.n_types = n_types
-        self.epoch = epoch
-
-    def on_train_epoch_start(self, trainer, pl_module) -> None:
-        """Merge once the epoch is reached and more than ``n_types`` categories are active."""
-        active = int(self.model.module.active.sum())
-        if trainer.current_epoch >= self.epoch and active > self.n_types:
-            merge_over_clusters(self.model, self.indices, self.n_types)

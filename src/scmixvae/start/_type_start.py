@@ -11,7 +11,7 @@ from scvi import REGISTRY_KEYS
 from .._choices import check_choice
 from ..module import Initialization
 from ._kmeans import fit_cluster_teacher
-from ._merge_step import CategoryMerging
+from ._merge_step import merge_over_clusters
 
 #: Cells sampled to fit the start's PCA and k-means, to judge the merge and to recompute
 #: the batch-norm statistics.
@@ -71,26 +71,52 @@ class TypeStart:
             return min(CLUSTERS_PER_TYPE * self.n_types, n_obs)
         return self.n_types
 
-    def prepare(
-        self, model, cells: np.ndarray, max_epochs: int, plan_kwargs: dict
-    ) -> tuple[dict, list[Callback]]:
-        """Fit what a first training needs; return the plan's settings and the callbacks.
+    def schedule(self, model, cells: np.ndarray, max_epochs: int) -> StartSchedule:
+        """The callback that runs this start during one training of ``model``.
 
         ``cells`` are the sampled cells the clustering is fitted and the merge judged on.
         """
-        module = model.module
-        first = module.teacher is not None and not model.is_trained_
-        if first:
-            fit_cluster_teacher(module.teacher, _matrix(model, cells), seed=scvi.settings.seed)
-        if self.initialization == "overcluster":
-            # Every training of this start is taught: the clusters, then their merge.
-            plan_kwargs = {"n_epochs_teacher": max_epochs} | plan_kwargs
-            if int(module.active.sum()) > self.n_types:
-                merge_epoch = round(MERGE_FRACTION * max_epochs)
-                return plan_kwargs, [CategoryMerging(model, cells, self.n_types, merge_epoch)]
-        elif first:
-            plan_kwargs = {"n_epochs_teacher": round(TEACHER_FRACTION * max_epochs)} | plan_kwargs
-        return plan_kwargs, []
+        return StartSchedule(self, model, cells, max_epochs)
+
+
+class StartSchedule(Callback):
+    """One training's part of a :class:`TypeStart`: fit, teach, merge.
+
+    When the fit starts (first training only, and not when resuming from a checkpoint,
+    which holds the fitted clustering), the teacher's clustering is fitted on the sampled
+    cells. The training plan is told how many epochs to teach, unless its
+    ``n_epochs_teacher`` was given: every epoch for ``"overcluster"``,
+    :data:`TEACHER_FRACTION` of a first training for ``"kmeans"``. With ``"overcluster"``
+    the categories are merged into types at the start of epoch
+    ``round(MERGE_FRACTION × max_epochs)``, once: a later training finds them merged.
+    """
+
+    def __init__(self, start: TypeStart, model, cells: np.ndarray, max_epochs: int):
+        self.start, self.model, self.cells = start, model, cells
+        self.first = model.module.teacher is not None and not model.is_trained_
+        self.merge_epoch = round(MERGE_FRACTION * max_epochs)
+        if start.initialization == "overcluster":
+            self.n_epochs_teacher = max_epochs
+        elif self.first:
+            self.n_epochs_teacher = round(TEACHER_FRACTION * max_epochs)
+        else:
+            self.n_epochs_teacher = 0
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        """Fit the clustering of a first training, and set the plan's teaching epochs."""
+        if self.first and trainer.ckpt_path is None:
+            teacher = self.model.module.teacher
+            fit_cluster_teacher(teacher, _matrix(self.model, self.cells), seed=scvi.settings.seed)
+        if pl_module.n_epochs_teacher is None:
+            pl_module.n_epochs_teacher = self.n_epochs_teacher
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        """Merge the over-clustering start's categories once the merge epoch is reached."""
+        if self.start.initialization != "overcluster":
+            return
+        active = int(self.model.module.active.sum())
+        if trainer.current_epoch >= self.merge_epoch and active > self.start.n_types:
+            merge_over_clusters(self.model, self.cells, self.start.n_types)
 
 
 @torch.inference_mode()

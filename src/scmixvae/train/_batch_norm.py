@@ -50,20 +50,28 @@ def recalibrate_batch_norm(model, indices: np.ndarray, batch_size: int = 1024) -
         module.train(was_training)
 
 
-class CalibrateBeforeValidation(Callback):
-    """Recompute the batch-norm statistics before each validation, on a sample of cells.
+class BatchNormCalibration(Callback):
+    """Recompute the batch-norm statistics before each validation and when training ends.
 
-    Early in training the running average still holds mostly its initial values (momentum
-    0.01 over a few dozen steps), so a validation would normalise by statistics that no
-    weights ever produced: the validation loss then measures the stale average, not the
-    model, and can overflow (a variance ``exp(log_var)`` of a state far off its scale).
-    Calibrated first, the validation loss is the loss of the model as training would leave
-    it at that point.
+    Before a validation, on up to 2,048 of the sampled cells: early in training the running
+    average still holds mostly its initial values (momentum 0.01 over a few dozen steps), so
+    a validation would normalise by statistics that no weights ever produced; the
+    validation loss would then measure the stale average, not the model, and can overflow
+    (a variance ``exp(log_var)`` of a state far off its scale). When training ends, or is
+    stopped by Ctrl+C, on all the sampled cells with the final weights, so that evaluation
+    normalises as training did.
+
+    Parameters
+    ----------
+    model
+        The :class:`~scmixvae.CplMixVAE` being trained.
+    indices
+        The sampled cells (:func:`~scmixvae.start.sample_cells`).
     """
 
     def __init__(self, model, indices: np.ndarray):
         step = -(-len(indices) // _VALIDATION_CALIBRATION_CELLS)  # ceiling division
-        self.model, self.indices = model, indices[::step]
+        self.model, self.indices, self.validation_indices = model, indices, indices[::step]
 
     def on_validation_epoch_start(self, trainer, pl_module) -> None:
         """Recompute the statistics with the current weights, leaving the random stream as it was.
@@ -73,4 +81,13 @@ class CalibrateBeforeValidation(Callback):
         """
         device = self.model.module.device
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            recalibrate_batch_norm(self.model, self.validation_indices)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        """Recompute the statistics on the sampled cells with the trained weights."""
+        recalibrate_batch_norm(self.model, self.indices)
+
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        """After Ctrl+C, as at the end: the weights of the last step are kept for use."""
+        if isinstance(exception, KeyboardInterrupt):
             recalibrate_batch_norm(self.model, self.indices)

@@ -33,7 +33,9 @@ class CplMixVAETrainingPlan(TrainingPlan):
         Epochs of linear KL warm-up on ``β``; ``None`` (the reference) for none.
     n_epochs_teacher
         Epochs at the start in which the module is run with ``use_teacher=True`` (the k-means
-        warm start, see :class:`~scmixvae.module.ClusterTeacher`); ``0`` for none.
+        warm start, see :class:`~scmixvae.module.ClusterTeacher`); ``0`` for none. ``None``
+        (the default): as the model's start schedules it
+        (:class:`~scmixvae.start.StartSchedule` sets it when the fit starts), else none.
     **kwargs
         Passed to :class:`~scvi.train.TrainingPlan` (``weight_decay``, ...); ``lr`` defaults
         to :data:`DEFAULT_LR` (3e-3) instead of scvi-tools' 1e-3.
@@ -56,7 +58,7 @@ class CplMixVAETrainingPlan(TrainingPlan):
         min_temperature: float | None = None,
         n_epochs_temperature: int | None = None,
         n_epochs_kl_warmup: int | None = None,
-        n_epochs_teacher: int = 0,
+        n_epochs_teacher: int | None = None,
         **kwargs,
     ):
         if temperature <= 0 or (min_temperature is not None and min_temperature <= 0):
@@ -90,7 +92,7 @@ class CplMixVAETrainingPlan(TrainingPlan):
             "inference_kwargs",
             {
                 "temperature": self.temperature_at(epoch),
-                "use_teacher": self.training and epoch < self.n_epochs_teacher,
+                "use_teacher": self.training and epoch < (self.n_epochs_teacher or 0),
             },
         )
         return super().forward(*args, **kwargs)
