@@ -10,34 +10,25 @@ of types. Runs append to ``benchmarks/results/ablation.jsonl``; ``--render`` wri
 
 from __future__ import annotations
 
-import argparse
-from contextlib import contextmanager
 from functools import partial
 
-import numpy as np
 import pandas as pd
 import torch
-from accuracy import cplmix, results_table, run_one
-from common import DATASETS, HERE, load, machine_line, results_path, table_path
-from variants import BottleneckHeadModel
-
-from scmixvae._expression import log_normalise
-from scmixvae.model._training import default_max_epochs
-from scmixvae.module import ClusterTeacher
-from scmixvae.start import fit_cluster_teacher
+from common import DATASETS, HERE, command_line, load, machine_line, results_path, write_table
+from scored_runs import results_table, run_one
+from variants import (
+    COLD,
+    DEFAULTS,
+    PAPER,
+    WARM,
+    cplmix,
+    fitted_teacher,
+    oracle_teacher,
+    variant_kwargs,
+)
 
 RESULTS = results_path("ablation.jsonl")
 
-#: The paper's configuration, spelled out so that rows do not move when package defaults do.
-PAPER = {
-    "initialization": "random",
-    "category_input": "bottleneck",
-    "type_readout": "encoder",
-    "n_arms": 2,
-    "entropy_weight": 1.0,
-    "coupling_weight": 1.0,
-    "lr": 1e-3,
-}
 #: Settings of variants that left the package (``tried.md``): a variant that changes one is
 #: retired, its rows kept in the table with the commit they ran at.
 REMOVED_SETTINGS = {
@@ -47,10 +38,6 @@ REMOVED_SETTINGS = {
     "n_enumerated",
     "self_labelling",
 }
-WARM = {"initialization": "kmeans", "lr": 3e-3}
-COLD = {"initialization": "random", "lr": 3e-3}
-#: The package defaults since issue 3, as changes to PAPER.
-DEFAULTS = COLD | {"entropy_weight": 0.0, "coupling_weight": 0.01}
 
 #: name -> (description, changes to PAPER).
 VARIANTS: dict[str, tuple[str, dict]] = {
@@ -177,64 +164,10 @@ VARIANTS: dict[str, tuple[str, dict]] = {
 }
 
 
-def variant_kwargs(changes: dict, n_obs: int | None = None) -> dict:
-    """``cplmix`` keyword arguments of a variant: PAPER plus its changes.
-
-    ``lr`` and ``temperature`` go to the plan; ``epoch_factor`` multiplies the default
-    number of epochs for ``n_obs`` cells.
-    """
-    settings = PAPER | changes
-    # The package's cold start reads the bottleneck, as the paper does; a warm one does not.
-    if settings.pop("category_input") == "bottleneck" and settings["initialization"] != "random":
-        settings["model_cls"] = BottleneckHeadModel
-    plan_kwargs = {key: settings.pop(key) for key in ("lr", "temperature") if key in settings}
-    train_kwargs = {"plan_kwargs": plan_kwargs}
-    if "epoch_factor" in settings:
-        train_kwargs["max_epochs"] = settings.pop("epoch_factor") * default_max_epochs(n_obs)
-    return settings | {"train_kwargs": train_kwargs}
-
-
-def fitted_teacher(adata, k: int, seed: int) -> tuple[ClusterTeacher, torch.Tensor]:
-    """The k-means warm start's teacher with ``k`` centroids, and the input it was fitted on."""
-    counts = adata.layers["counts"]
-    counts = counts.toarray() if hasattr(counts, "toarray") else np.asarray(counts)
-    x = torch.as_tensor(counts, dtype=torch.float32)
-    normalised = log_normalise(x, x.sum(1, keepdim=True))
-    return fit_cluster_teacher(
-        ClusterTeacher(x.shape[1], k), normalised.numpy(), seed=seed
-    ), normalised
-
-
 def teacher_only(adata, k, seed, dataset):
     """The clustering the k-means warm start starts from, used as the final labels."""
     teacher, normalised = fitted_teacher(adata, k, seed)
     return teacher(normalised).numpy().astype(str), {}
-
-
-@contextmanager
-def oracle_teacher(labels: np.ndarray):
-    """Make every ``ClusterTeacher.fit`` place its centroids at the means of ``labels``.
-
-    ``labels`` are the true types (the oracle start) or any clustering of the cells.
-    The PCA is fitted as usual; the centroids become the mean embedding of each label,
-    so the warm start teaches (nearest-centroid) those labels. Valid when the teacher is fitted
-    on all cells in order, i.e. datasets below 20,000 cells, as here.
-    """
-    codes = pd.factorize(labels, sort=True)[0]
-    original = ClusterTeacher.fit
-
-    def fit(self, x, seed=0):
-        original(self, x, seed=seed)
-        embedding = self.embed(torch.as_tensor(np.asarray(x)))
-        for code in range(codes.max() + 1):
-            self.centroids[code] = embedding[torch.as_tensor(codes == code)].mean(0)
-        return self
-
-    ClusterTeacher.fit = fit
-    try:
-        yield
-    finally:
-        ClusterTeacher.fit = original
 
 
 def oracle_start(adata, k, seed, dataset, changes):
@@ -370,19 +303,15 @@ def render() -> None:
         *trace_table(),
         "",
     ]
-    table_path("ablation.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_table("ablation.md", lines)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = command_line(__doc__)
     parser.add_argument("--dataset", nargs="+", default=DATASETS)
     parser.add_argument("--variant", nargs="+", default=list(METHODS))
     parser.add_argument("--seed", nargs="+", type=int, default=[0])
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--render", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.render:
@@ -391,7 +320,7 @@ def main() -> None:
     for seed in args.seed:
         for dataset in args.dataset:
             for variant in args.variant:
-                run_one(dataset, variant, seed, methods=METHODS, results=RESULTS)
+                run_one(dataset, variant, seed, METHODS, RESULTS)
 
 
 if __name__ == "__main__":

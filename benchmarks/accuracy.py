@@ -12,46 +12,32 @@ Every method sees the same cells; ACC is Hungarian-matched accuracy (scmixvae.tl
 
 from __future__ import annotations
 
-import argparse
 import logging
-import time
 import warnings
-from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 warnings.filterwarnings("ignore")
 logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
 logging.getLogger("scvi").setLevel(logging.ERROR)
 
-import anndata  # noqa: E402
-import scanpy as sc  # noqa: E402
-import scvi  # noqa: E402
 import torch  # noqa: E402
+from baselines import leiden, leiden_at_k, pca_neighbors, pearson_neighbors, scvi_neighbors  # noqa: E402
 from common import (  # noqa: E402
     DATASETS,
-    QUIET,
-    append_row,
-    load,
+    command_line,
     machine_line,
     results_path,
-    run_metadata,
-    table_path,
+    write_table,
 )
+from scored_runs import results_table, run_one  # noqa: E402
 from sklearn.cluster import KMeans  # noqa: E402
-from variants import setup_and_build  # noqa: E402
+from variants import COLD_START, cplmix  # noqa: E402
 
-import scmixvae  # noqa: E402
 from scmixvae.model._training import default_max_epochs  # noqa: E402
 
 RESULTS = results_path("accuracy.jsonl")
 
-
-#: The defaults before the over-clustering start: the paper's cold start (its category head
-#: reads the bottleneck). Benchmarks whose committed results were measured with it pin it,
-#: so that they still reproduce.
-COLD_START = {"initialization": "random"}
 
 #: Methods measured with variants that left the package (``tried.md``): their rows stay in
 #: the table, with the commit they ran at; git keeps the code that ran them.
@@ -75,86 +61,6 @@ RETIRED_METHODS = [
     "cplmix_bottleneck_a2",
     "cplmix_bottleneck_a1",
 ]
-
-
-def cplmix(adata, k, seed, train_kwargs=None, **model_kwargs):
-    """CplMixVAE with the defaults, except ``model_kwargs`` (a variant's ``model_cls``, too)."""
-    scvi.settings.seed = seed
-    model = setup_and_build(adata, n_categories=k, **model_kwargs)
-    model.train(accelerator="cpu", **QUIET, **(train_kwargs or {}))
-    model.annotate()
-    return adata.obs["cplmix_type"].astype(str).to_numpy(), {
-        "epochs": len(model.history["train_loss"])
-    }
-
-
-def pca_graph(work: anndata.AnnData, seed: int) -> anndata.AnnData:
-    """50 PCs of ``work.X`` and their 15-neighbour graph, in place; returns ``work``."""
-    sc.pp.pca(work, n_comps=50, random_state=seed)
-    # Exact neighbours (sklearn): the baselines' graphs are the same on every machine.
-    sc.pp.neighbors(work, use_rep="X_pca", transformer="sklearn", random_state=seed)
-    return work
-
-
-def pca_neighbors(adata, seed):
-    """The graph on a PCA of the log of depth-normalised counts (10^4 per cell)."""
-    work = anndata.AnnData(adata.layers["counts"].copy())
-    sc.pp.normalize_total(work, target_sum=1e4)
-    sc.pp.log1p(work)
-    return pca_graph(work, seed)
-
-
-def pearson_neighbors(adata, seed):
-    """The same graph on a PCA of the counts' analytic Pearson residuals (scanpy's, θ = 100)."""
-    work = anndata.AnnData(adata.layers["counts"].copy())
-    sc.experimental.pp.normalize_pearson_residuals(work, theta=100)
-    return pca_graph(work, seed)
-
-
-_SCVI_CACHE: dict = {}
-
-
-def scvi_neighbors(adata, seed, dataset, max_epochs=None):
-    """scVI's latent and its kNN graph; ``max_epochs=None``: scvi-tools' default."""
-    key = (dataset, seed, max_epochs)
-    if key not in _SCVI_CACHE:
-        scvi.settings.seed = seed
-        data = anndata.AnnData(adata.layers["counts"].copy())
-        scvi.model.SCVI.setup_anndata(data)
-        model = scvi.model.SCVI(data)
-        model.train(accelerator="cpu", max_epochs=max_epochs, **QUIET)
-        data.obsm["X_scVI"] = model.get_latent_representation()
-        sc.pp.neighbors(data, use_rep="X_scVI", transformer="sklearn", random_state=seed)
-        _SCVI_CACHE[key] = data
-    return _SCVI_CACHE[key]
-
-
-def leiden(work, resolution, seed):
-    sc.tl.leiden(
-        work,
-        resolution=resolution,
-        random_state=seed,
-        key_added="leiden",
-        flavor="igraph",
-        n_iterations=2,
-        directed=False,
-    )
-    return work.obs["leiden"].astype(str).to_numpy()
-
-
-def leiden_at_k(work, k, seed):
-    """Bisect the resolution until Leiden returns k clusters (or the closest count seen)."""
-    low, high, best = 0.01, 10.0, None
-    for _ in range(25):
-        mid = np.sqrt(low * high)
-        labels = leiden(work, mid, seed)
-        n = np.unique(labels).size
-        if best is None or abs(n - k) < abs(best[1] - k):
-            best = (labels, n, mid)
-        if n == k:
-            break
-        low, high = (mid, high) if n < k else (low, mid)
-    return best[0], {"resolution": round(best[2], 4)}
 
 
 METHODS = {
@@ -203,75 +109,6 @@ METHODS = {
         {},
     ),
 }
-
-
-def run_one(
-    dataset: str, method: str, seed: int, methods: dict = METHODS, results: Path = RESULTS
-) -> dict:
-    """Run one method on one dataset and seed; append its scores to ``results``."""
-    adata, label_key = load(dataset)
-    k = adata.obs[label_key].nunique()
-    start = time.perf_counter()
-    labels, extra = methods[method](adata, k, seed, dataset)
-    seconds = time.perf_counter() - start
-    reference = adata.obs[label_key].astype(str).to_numpy()
-    row = {
-        "dataset": dataset,
-        "method": method,
-        "seed": seed,
-        "k_true": int(k),
-        "n_cells": int(adata.n_obs),
-        "acc": scmixvae.tl.matched_accuracy(labels, reference),
-        "ari": scmixvae.tl.adjusted_rand_index(labels, reference),
-        "nmi": scmixvae.tl.normalized_mutual_info(labels, reference),
-        "n_used": int(np.unique(labels).size),
-        "seconds": round(seconds, 1),
-        "cells_per_s": round(adata.n_obs * extra.get("epochs", 0) / seconds, 1)
-        if "epochs" in extra
-        else None,
-        **extra,
-        **run_metadata(),
-    }
-    append_row(results, row)
-    return row
-
-
-def results_table(results: Path, methods) -> tuple[list[str], pd.DataFrame]:
-    """Markdown rows (mean ± s.d. over seeds) of the last run of each dataset / method / seed."""
-    rows = pd.read_json(results, lines=True)
-    latest = rows[rows.method.isin(list(methods))].drop_duplicates(
-        ["dataset", "method", "seed"], keep="last"
-    )
-
-    def fmt(series):
-        return f"{series.mean():.3f} ± {series.std(ddof=0):.3f}"
-
-    lines = [
-        "| dataset | method | seeds | ACC | ARI | NMI | used / K | wall s | cells/s (train) "
-        "| commit |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    order = {m: i for i, m in enumerate(methods)}
-    for (dataset, method), group in sorted(
-        latest.groupby(["dataset", "method"]),
-        key=lambda g: (DATASETS.index(g[0][0]), order[g[0][1]]),
-    ):
-        speed = group["cells_per_s"].dropna()
-        seeds = ",".join(map(str, sorted(group.seed)))
-        cells = [
-            dataset,
-            method,
-            seeds,
-            fmt(group.acc),
-            fmt(group.ari),
-            fmt(group.nmi),
-            f"{group.n_used.mean():.1f} / {group.k_true.iloc[0]}",
-            f"{group.seconds.mean():.0f}",
-            f"{speed.mean():.0f}" if len(speed) else "",
-            ",".join(sorted(group["commit"].dropna().unique())) if "commit" in group else "",
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
-    return lines, latest
 
 
 #: The baseline rows issue 3's goals are stated against: Leiden on the PCA or the scVI
@@ -414,21 +251,17 @@ def render() -> None:
         machine_line(latest),
         "",
     ]
-    table_path("accuracy.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_table("accuracy.md", lines)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = command_line(__doc__)
     parser.add_argument("--dataset", nargs="+", default=["all"], help=f"{DATASETS} or all")
     parser.add_argument("--method", nargs="+", default=["all"], help=f"{list(METHODS)} or all")
     parser.add_argument("--seed", nargs="+", type=int, default=[0])
     parser.add_argument(
         "--threads", type=int, default=None, help="torch threads (default: torch's)"
     )
-    parser.add_argument("--render", action="store_true", help="only write accuracy.md")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -440,7 +273,7 @@ def main() -> None:
     for dataset in datasets:
         for seed in args.seed:
             for method in methods:
-                run_one(dataset, method, seed)
+                run_one(dataset, method, seed, METHODS, RESULTS)
 
 
 if __name__ == "__main__":

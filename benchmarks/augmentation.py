@@ -14,7 +14,6 @@ between cells.
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 
@@ -22,10 +21,17 @@ import numpy as np
 import pandas as pd
 import scvi
 import torch
-from ablation import PAPER, variant_kwargs
-from accuracy import COLD_START
-from common import QUIET, append_row, load, machine_line, results_path, run_metadata, table_path
+from common import (
+    QUIET,
+    append_row,
+    command_line,
+    load,
+    results_path,
+    run_metadata,
+    write_table,
+)
 from sklearn.linear_model import LogisticRegression
+from variants import COLD_START, PAPER, variant_kwargs
 
 import scmixvae
 from scmixvae._expression import log_normalise
@@ -206,15 +212,11 @@ def render() -> None:
             f"{distance(group.copy_distance)} | {distance(group.cell_distance)} | "
             f"{group.augmenter_s.mean():.0f} | {group.threads.iloc[-1]} |"
         )
-    lines += ["", machine_line(rows), ""]
-    table_path("augmentation.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_table("augmentation.md", lines, rows)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = command_line(__doc__)
     parser.add_argument("kind", nargs="?", choices=["ablation", "fidelity"])
     parser.add_argument("--dataset", nargs="+", default=["zeisel47", "sim40"])
     parser.add_argument("--augmentation", nargs="+", default=AUGMENTATIONS)
@@ -224,7 +226,6 @@ def main() -> None:
     )
     parser.add_argument("--config", choices=CONFIGS, default="defaults", help="mixture settings")
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
-    parser.add_argument("--render", action="store_true")
     args = parser.parse_args()
     if args.render or args.kind is None:
         render()

@@ -17,11 +17,15 @@ from __future__ import annotations
 from unittest import mock
 
 import pandas as pd
-from common import dataset_seed_main, machine_line, results_path, run_metadata, table_path
-from traversal import measure, summarise, trained_model
+from common import (
+    dataset_seed_main,
+    results_path,
+    run_metadata,
+    write_table,
+)
+from state_measures import measure, summarise, trained_model
 
-import scmixvae.model._training as training_module
-from scmixvae.train._batch_norm import recalibrate_batch_norm
+from scmixvae.train._batch_norm import BatchNormCalibration, recalibrate_batch_norm
 
 RESULTS = results_path("batch_norm_traversal.jsonl")
 STATISTICS = {"running": "running averages of training", "recomputed": "recomputed at the end"}
@@ -34,7 +38,10 @@ COLUMNS = {
 
 def run(dataset: str, seed: int) -> dict:
     """One training (cold start, as ``traversal.md``), measured under both statistics."""
-    with mock.patch.object(training_module, "recalibrate_batch_norm", lambda *args: None):
+    with (
+        mock.patch.object(BatchNormCalibration, "on_train_end", lambda *args: None),
+        mock.patch.object(BatchNormCalibration, "on_validation_epoch_start", lambda *args: None),
+    ):
         model, adata, seconds = trained_model(dataset, "cold_start", seed)
     row = {"dataset": dataset, "seed": seed, "seconds": round(seconds, 1)}
     for statistics in STATISTICS:
@@ -86,8 +93,7 @@ def render() -> None:
         values = [group["acc"].mean(), *(group[f"all.{c}"].mean() for c in COLUMNS)]
         cells = " | ".join(f"{v:.3f}" for v in values)
         lines.append(f"| {dataset} ({len(group)} seeds) | {statistics} | {cells} |")
-    lines += ["", machine_line(rows)]
-    table_path("batch_norm_traversal.md").write_text("\n".join(lines) + "\n")
+    write_table("batch_norm_traversal.md", lines, rows)
 
 
 if __name__ == "__main__":

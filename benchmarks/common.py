@@ -96,6 +96,15 @@ def run_metadata() -> dict:
     }
 
 
+def command_line(doc: str) -> argparse.ArgumentParser:
+    """A benchmark's argument parser: its docstring as the help, and ``--render``."""
+    parser = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--render", action="store_true", help="only write the table")
+    return parser
+
+
 def dataset_seed_main(
     doc: str, run, render, results: Path, datasets=tuple(DATASETS), options=None
 ) -> None:
@@ -105,13 +114,10 @@ def dataset_seed_main(
     writes the table; ``--dataset`` defaults to ``datasets``. ``options`` maps each further
     integer setting of ``run`` to its default; it is set by ``--<setting>`` (``_`` as ``-``).
     """
-    parser = argparse.ArgumentParser(
-        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = command_line(doc)
     parser.add_argument("--dataset", nargs="+", default=list(datasets))
     parser.add_argument("--seed", nargs="+", type=int, default=[0])
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--render", action="store_true")
     options = options or {}
     for name, default in options.items():
         parser.add_argument("--" + name.replace("_", "-"), type=int, default=default)
@@ -139,3 +145,16 @@ def machine_line(latest: pd.DataFrame) -> str:
         f"Machine and versions: {latest.machine.iloc[-1]}, "
         f"{latest.threads.iloc[-1]} torch threads; {latest.versions.iloc[-1]}."
     )
+
+
+def write_table(name: str, lines: list[str], rows: pd.DataFrame | None = None) -> None:
+    """Write the table ``name`` (``accuracy.md``, ...) from its markdown ``lines``; print it.
+
+    With ``rows`` (the results the table was rendered from) it ends with their
+    :func:`machine_line`.
+    """
+    if rows is not None:
+        lines = [*lines, "", machine_line(rows)]
+    text = "\n".join(lines).rstrip("\n") + "\n"
+    table_path(name).write_text(text)
+    print(text, end="")

@@ -13,7 +13,6 @@ DDP twice the epochs, so that it takes as many steps as one process.
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
@@ -22,8 +21,15 @@ import time
 import pandas as pd
 import scvi
 import torch
-from accuracy import COLD_START
-from common import QUIET, append_row, machine_line, results_path, run_metadata, table_path
+from common import (
+    QUIET,
+    append_row,
+    command_line,
+    results_path,
+    run_metadata,
+    write_table,
+)
+from variants import COLD_START
 
 import scmixvae
 from scmixvae.model._training import default_max_epochs
@@ -103,22 +109,17 @@ def render() -> None:
             f"{group.acc.mean():.3f} ± {group.acc.std(ddof=0):.3f} | "
             f"{group.ari.mean():.3f} ± {group.ari.std(ddof=0):.3f} | {group.train_s.mean():.0f} |"
         )
-    lines += ["", machine_line(rows), ""]
-    table_path("ddp.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_table("ddp.md", lines, rows)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = command_line(__doc__)
     parser.add_argument("mode", nargs="?", default="all", choices=["all", "one"])
     parser.add_argument("--seed", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--devices", type=int, default=1, help="with `one`")
     parser.add_argument("--threads", type=int, default=2, help="with `one`")
     parser.add_argument("--epoch-factor", type=int, default=1, help="with `one`")
     parser.add_argument("--batch-size", type=int, default=256, help="with `one`")
-    parser.add_argument("--render", action="store_true")
     args = parser.parse_args()
     if args.render:
         render()

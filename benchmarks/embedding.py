@@ -31,8 +31,8 @@ import numpy as np
 import pandas as pd
 import scvi
 import torch
-from accuracy import pca_neighbors, scvi_neighbors
-from common import QUIET, git_commit, load, results_path, table_path
+from baselines import pca_neighbors, scvi_neighbors
+from common import QUIET, git_commit, load, results_path, write_table
 from scvi import REGISTRY_KEYS
 from sklearn.metrics import silhouette_score
 from sklearn.neighbors import NearestNeighbors
@@ -156,7 +156,7 @@ def render() -> None:
         "state, so structure below the K types (Zeisel's 47 subclasses under K = 7) is kept "
         "only as far as the state carries it.",
     ]
-    table_path("embedding.md").write_text("\n".join(lines) + "\n")
+    write_table("embedding.md", lines)
 
 
 def main() -> None:

@@ -31,7 +31,6 @@ higher, the objective itself prefers another partition.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import time
 
@@ -39,19 +38,18 @@ import numpy as np
 import pandas as pd
 import scvi
 import torch
-from ablation import DEFAULTS, oracle_teacher, variant_kwargs
-from accuracy import leiden_at_k, pca_neighbors
+from baselines import leiden_at_k, pca_neighbors
 from common import (
     QUIET,
     append_row,
+    command_line,
     load,
-    machine_line,
     results_path,
     run_metadata,
-    table_path,
+    write_table,
 )
 from scvi import REGISTRY_KEYS
-from variants import setup_and_build
+from variants import DEFAULTS, oracle_teacher, setup_and_build, variant_kwargs
 
 import scmixvae
 from scmixvae.model._training import default_max_epochs
@@ -231,21 +229,16 @@ def render() -> None:
             f"| {number(r.reassigned_acc, 3)} | {number(r.reassigned_kept, 3)} "
             f"| {number(r.start_acc, 3)} | {r.seconds:.0f} |"
         )
-    lines += ["", machine_line(rows), ""]
-    table_path("fixed_point.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_table("fixed_point.md", lines, rows)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = command_line(__doc__)
     parser.add_argument("--dataset", default="sim40")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--mode", choices=MODES, default="cold")
     parser.add_argument("--n-states", type=int, default=2, help="state dimensions S")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--render", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.render:

@@ -39,10 +39,9 @@ from common import (
     QUIET,
     dataset_seed_main,
     load,
-    machine_line,
     results_path,
     run_metadata,
-    table_path,
+    write_table,
 )
 from merge_variants import MERGE_METHODS, candidate_merge, merge_variant, nearest_candidates
 from scipy.cluster.hierarchy import fcluster, linkage
@@ -249,9 +248,7 @@ def render() -> None:
         lines += ["", f"## {title}", "", *description, ""]
         columns = ["graph_geodesic", *columns]
         lines += table_rows(measured, defaults.loc[measured.index], columns, header=True)
-    lines += ["", machine_line(rows), ""]
-    table_path("merging.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_table("merging.md", lines, rows)
 
 
 def table_rows(rows, defaults, columns, header=False) -> list[str]:

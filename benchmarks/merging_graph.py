@@ -21,18 +21,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import torch
-from ablation import fitted_teacher
 from common import (
     dataset_seed_main,
     load,
-    machine_line,
     results_path,
     run_metadata,
-    table_path,
+    write_table,
 )
 from merge_variants import greedy_modularity_merge
 from scipy.cluster.hierarchy import fcluster, linkage
 from sklearn.neighbors import NearestNeighbors
+from variants import fitted_teacher
 
 import scmixvae
 from scmixvae.start._type_start import CLUSTERS_PER_TYPE
@@ -107,9 +106,7 @@ def render() -> None:
         + " | ".join(f"{overall[name]:.3f} / {overall[name + '_ari']:.3f}" for name in COLUMNS)
         + " |"
     )
-    lines += ["", machine_line(rows), ""]
-    table_path("merging_graph.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_table("merging_graph.md", lines, rows)
 
 
 if __name__ == "__main__":

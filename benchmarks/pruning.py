@@ -14,22 +14,21 @@ true K. Runs append to ``benchmarks/results/pruning.jsonl``; ``--render`` writes
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import pandas as pd
 import scvi
 import torch
-from accuracy import COLD_START
 from common import (
     QUIET,
     append_row,
+    command_line,
     load,
-    machine_line,
     results_path,
     run_metadata,
-    table_path,
+    write_table,
 )
+from variants import COLD_START
 
 import scmixvae
 
@@ -197,22 +196,17 @@ def render() -> None:
             f"| {true_acc} | {true_ari} | {r['train_s']:.0f} | {r['prune_s']:.0f} "
             f"| {r['prune_s'] / r['train_s']:.2f} |"
         )
-    lines += ["", machine_line(rows), ""]
-    table_path("pruning.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_table("pruning.md", lines, rows)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = command_line(__doc__)
     parser.add_argument("--dataset", nargs="+", default=list(K_MAX), choices=list(K_MAX))
     parser.add_argument("--seed", nargs="+", type=int, default=[0])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-true-k", action="store_true", help="skip the true-K model")
     parser.add_argument("--true-k-only", action="store_true", help="only the true-K model")
     parser.add_argument("--start", choices=list(STARTS), default="defaults")
-    parser.add_argument("--render", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.render:

@@ -24,8 +24,14 @@ from pathlib import Path
 import anndata
 import pandas as pd
 import scvi
-from accuracy import COLD_START
-from common import QUIET, append_row, machine_line, results_path, run_metadata, table_path
+from common import (
+    QUIET,
+    append_row,
+    results_path,
+    run_metadata,
+    write_table,
+)
+from variants import COLD_START
 
 import scmixvae
 
@@ -120,9 +126,7 @@ def render() -> None:
             f"{r.train_cells_per_s:,.0f} | {r.annotate_s:.0f} | {r.peak_rss_gib:.2f} | "
             f"{r.peak_minus_matrix_gib:.2f} |"
         )
-    lines += ["", machine_line(rows), ""]
-    table_path("scale.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_table("scale.md", lines, rows)
 
 
 def main() -> None:

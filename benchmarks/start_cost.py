@@ -23,14 +23,19 @@ from unittest import mock
 
 import pandas as pd
 import scvi
-from common import QUIET, append_row, machine_line, results_path, run_metadata, table_path
+from common import (
+    QUIET,
+    append_row,
+    results_path,
+    run_metadata,
+    write_table,
+)
 from lightning.pytorch.callbacks import Callback
 
 import scmixvae
-import scmixvae.model._training as training
 import scmixvae.start._merge_step as merge_step
 import scmixvae.start._type_start as type_start
-import scmixvae.train._batch_norm as batch_norm
+from scmixvae.train._batch_norm import BatchNormCalibration
 
 warnings.filterwarnings("ignore")
 RESULTS = results_path("start_cost.jsonl")
@@ -42,8 +47,8 @@ PHASES = {
     "merge: scoring": (merge_step, "merge_evidence"),
     "merge: neighbour graph": (merge_step, "neighbour_connectivity"),
     "merge: linkage": (merge_step, "merge_categories"),
-    "batch-norm passes": (batch_norm, "recalibrate_batch_norm"),
-    "batch-norm passes (end)": (training, "recalibrate_batch_norm"),
+    "batch-norm passes": (BatchNormCalibration, "on_validation_epoch_start"),
+    "batch-norm passes (end)": (BatchNormCalibration, "on_train_end"),
 }
 
 
@@ -152,9 +157,7 @@ def render() -> None:
             f"| {r.validation_s:.1f} | {r.fixed_s:.1f} | {r.fixed_s / r.scvi_epoch_s:.1f} "
             f"| {phases} | {r.commit} |"
         )
-    lines += ["", machine_line(rows), ""]
-    table_path("start_cost.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_table("start_cost.md", lines, rows)
 
 
 def main() -> None:

@@ -19,9 +19,16 @@ import warnings
 import numpy as np
 import pandas as pd
 import scvi
-from accuracy import COLD_START
-from common import QUIET, append_row, machine_line, results_path, run_metadata, table_path
+from common import (
+    QUIET,
+    append_row,
+    machine_line,
+    results_path,
+    run_metadata,
+    write_table,
+)
 from lightning.pytorch.callbacks import Callback
+from variants import COLD_START
 
 import scmixvae
 
@@ -113,7 +120,7 @@ def render() -> None:
         "`a8a7be7`: the NB's mean and broadcast dispersion made only when read (not every step).",
         "SCVI's own epoch varied by 10 % between runs of the same code (5.06 and 5.61 s).",
     ]
-    table_path("throughput.md").write_text("\n".join(lines) + "\n")
+    write_table("throughput.md", lines)
 
 
 def history_table() -> list[str]:

@@ -19,8 +19,8 @@ import warnings
 import numpy as np
 import scvi
 import torch
-from accuracy import COLD_START
 from lightning.pytorch.callbacks import Callback
+from variants import COLD_START
 
 import scmixvae
 

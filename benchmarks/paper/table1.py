@@ -15,7 +15,6 @@ state against the continuous factors and draws a latent traversal per shape (see
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -28,7 +27,15 @@ HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from common import QUIET, append_row, machine_line, results_path, run_metadata, table_path  # noqa: E402
+from common import (  # noqa: E402
+    QUIET,
+    append_row,
+    command_line,
+    machine_line,
+    results_path,
+    run_metadata,
+    write_table,
+)
 from images import DSPRITES_FACTORS, dsprites, mnist  # noqa: E402
 from variants import BottleneckHeadModel, setup_and_build  # noqa: E402
 
@@ -266,14 +273,11 @@ def render() -> None:
         machine_line(latest),
         "",
     ]
-    table_path("paper/table1.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_table("paper/table1.md", lines)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = command_line(__doc__)
     parser.add_argument("--dataset", nargs="+", default=list(DATASETS), choices=list(DATASETS))
     parser.add_argument("--arms", nargs="+", type=int, default=[1, 2, 3, 5])
     parser.add_argument("--seed", nargs="+", type=int, default=[0, 1, 2])
@@ -281,7 +285,6 @@ def main() -> None:
     parser.add_argument("--initialization", default="random", choices=["random", "kmeans"])
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
     parser.add_argument("--results", type=Path, default=RESULTS, help="JSON lines to append to")
-    parser.add_argument("--render", action="store_true", help="only write table1.md")
     args = parser.parse_args()
     if args.render:
         render()
