@@ -110,7 +110,8 @@ def dataset_seed_main(
 ) -> None:
     """Command line of a benchmark with one row per dataset and seed: run them, or render.
 
-    ``run(dataset, seed, **settings)`` returns the row appended to ``results``; ``render()``
+    ``run(dataset, seed, **settings)`` returns the row (or a list of rows) appended to
+    ``results``; ``render()``
     writes the table; ``--dataset`` defaults to ``datasets``. ``options`` maps each further
     integer setting of ``run`` to its default; it is set by ``--<setting>`` (``_`` as ``-``).
     """
@@ -129,7 +130,9 @@ def dataset_seed_main(
     settings = {name: getattr(args, name) for name in options}
     for dataset in args.dataset:
         for seed in args.seed:
-            append_row(results, run(dataset, seed, **settings))
+            rows = run(dataset, seed, **settings)
+            for row in rows if isinstance(rows, list) else [rows]:
+                append_row(results, row)
 
 
 def append_row(path: Path, row: dict) -> None:

@@ -26,7 +26,7 @@ def merged_model():
 
 def test_types_are_named_0_to_k_minus_1_from_the_largest(merged_model):
     model = merged_model
-    assert model.module.n_categories == 8
+    assert model.module.n_slots == 8
     assert model._active_names() == ["0", "1", "2", "3"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

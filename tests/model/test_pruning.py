@@ -31,7 +31,7 @@ def test_select_round_rule_on_hand_made_curves():
 
 
 def test_masked_category_has_zero_posterior_in_training_and_eval():
-    module = CplMixVAEModule(n_input=12, n_categories=4, n_arms=2)
+    module = CplMixVAEModule(n_input=12, n_slots=4, n_arms=2)
     module.mask_category(1)
     x = torch.poisson(torch.full((32, 12), 3.0))
     torch.manual_seed(0)
@@ -187,11 +187,11 @@ def test_fine_tuning_spends_the_step_budget(trained):
 def test_type_consensus_follows_the_type_readout(trained):
     consensus = trained.get_type_consensus()
     codes = trained.get_arm_labels().apply(lambda column: column.astype(int)).to_numpy()
-    expected = category_consensus(codes, trained.module.n_categories)
+    expected = category_consensus(codes, trained.module.n_slots)
     np.testing.assert_allclose(consensus.to_numpy(), expected[trained._active_slots()])
     trained.module.type_readout = "decoder"
     codes = trained.get_arm_labels().apply(lambda column: column.astype(int)).to_numpy()
-    expected = category_consensus(codes, trained.module.n_categories)
+    expected = category_consensus(codes, trained.module.n_slots)
     by_decoders = trained.get_type_consensus().to_numpy()
     np.testing.assert_allclose(by_decoders, expected[trained._active_slots()])
     assert not np.allclose(by_decoders, consensus.to_numpy())  # the readouts disagree here

@@ -26,7 +26,7 @@ def _run(module, x, **kw):
 def test_loss_is_eq7(n_arms):
     module = CplMixVAEModule(
         n_input=12,
-        n_categories=3,
+        n_slots=3,
         n_arms=n_arms,
         kl_weight=0.5,
         coupling_weight=2.0,
@@ -53,7 +53,7 @@ def _grads(module, loss):
 
 
 def test_each_term_reaches_the_right_parameters():
-    module = CplMixVAEModule(n_input=12, n_categories=3, n_arms=2)
+    module = CplMixVAEModule(n_input=12, n_slots=3, n_arms=2)
     inf, gen, _ = _run(module, _counts())
     rec = -gen["px"].log_prob(inf["x_arm"]).sum(-1).mean()
     kl = gaussian_kl(inf["s_mean"], inf["s_var"], gen["prior_mean"], gen["prior_var"]).mean()
@@ -74,7 +74,7 @@ def test_each_term_reaches_the_right_parameters():
 
 
 def test_coupling_reaches_both_arms():
-    module = CplMixVAEModule(n_input=12, n_categories=3, n_arms=2)
+    module = CplMixVAEModule(n_input=12, n_slots=3, n_arms=2)
     inf, _, _ = _run(module, _counts())
     perturbed_aitchison_distance(inf["log_c"]).sum().backward()
     grad = module.category_head.weight.grad
@@ -82,7 +82,7 @@ def test_coupling_reaches_both_arms():
 
 
 def test_training_augments_and_eval_does_not():
-    module = CplMixVAEModule(n_input=12, n_categories=3, n_arms=2, augmentation="thinning")
+    module = CplMixVAEModule(n_input=12, n_slots=3, n_arms=2, augmentation="thinning")
     x = _counts()
     inf, _, _ = _run(module, x)
     assert not torch.equal(inf["x_arm"][0], inf["x_arm"][1])
@@ -97,7 +97,7 @@ def test_training_augments_and_eval_does_not():
 
 def test_temperature_reaches_inference():
     torch.manual_seed(0)  # weights and Gumbel noise: a near-tie would leave a sample soft
-    module = CplMixVAEModule(n_input=12, n_categories=3, n_arms=2)
+    module = CplMixVAEModule(n_input=12, n_slots=3, n_arms=2)
     cold = module.inference(_counts(), temperature=1e-5)["c"]
     assert torch.allclose(cold.max(-1).values, torch.ones(2, 16), atol=1e-3)
     warm = module.inference(_counts(), temperature=10.0)["c"]
@@ -111,7 +111,7 @@ def test_likelihoods_give_finite_loss(likelihood):
         x = (x > 2).float()
     elif likelihood == "normal":
         x = torch.log1p(x)
-    module = CplMixVAEModule(n_input=12, n_categories=3, likelihood=likelihood)
+    module = CplMixVAEModule(n_input=12, n_slots=3, likelihood=likelihood)
     _, _, out = _run(module, x)
     assert torch.isfinite(out.loss)
     out.loss.backward()
@@ -119,7 +119,7 @@ def test_likelihoods_give_finite_loss(likelihood):
 
 
 def test_standard_prior_and_batch_covariate():
-    module = CplMixVAEModule(n_input=12, n_categories=3, state_prior="standard", n_batch=2)
+    module = CplMixVAEModule(n_input=12, n_slots=3, state_prior="standard", n_batch=2)
     assert not hasattr(module, "prior_mean")
     x = _counts()
     batch = torch.tensor([0, 1] * 8).reshape(-1, 1)
@@ -133,22 +133,22 @@ def test_standard_prior_and_batch_covariate():
 
 def test_constructor_errors():
     with pytest.raises(ValueError, match="likelihood"):
-        CplMixVAEModule(n_input=4, n_categories=2, likelihood="poisson")
+        CplMixVAEModule(n_input=4, n_slots=2, likelihood="poisson")
     with pytest.raises(ValueError, match="state_prior"):
-        CplMixVAEModule(n_input=4, n_categories=2, state_prior="mixture")
+        CplMixVAEModule(n_input=4, n_slots=2, state_prior="mixture")
     with pytest.raises(ValueError, match="needs raw counts"):
-        CplMixVAEModule(n_input=4, n_categories=2, likelihood="normal", augmentation="thinning")
+        CplMixVAEModule(n_input=4, n_slots=2, likelihood="normal", augmentation="thinning")
     with pytest.raises(ValueError, match="needs 9 features per row, the data have 4"):
         CplMixVAEModule(
             n_input=4,
-            n_categories=2,
+            n_slots=2,
             augmentation="affine",
             augmentation_kwargs={"image_shape": (3, 3)},
         )
 
 
 def test_category_head_reads_the_hidden_layer_after_a_taught_start_and_z_after_a_cold_one():
-    module = CplMixVAEModule(n_input=12, n_categories=3, initialization="kmeans")
+    module = CplMixVAEModule(n_input=12, n_slots=3, initialization="kmeans")
     assert module.category_head.weight.shape == (2, 100, 3)
     inf, _, _ = _run(module, _counts())
     assert inf["log_q"].shape == (2, 16, 3)
@@ -156,14 +156,14 @@ def test_category_head_reads_the_hidden_layer_after_a_taught_start_and_z_after_a
     g = _grads(module, categorical_entropy(inf["log_q"]).sum())
     assert g["category_head.weight"] and g["encoder.layers.0.weight"]
     assert not g["encoder_out.0.weight"]
-    cold = CplMixVAEModule(n_input=12, n_categories=3, initialization="random")  # on z
+    cold = CplMixVAEModule(n_input=12, n_slots=3, initialization="random")  # on z
     assert cold.category_head.weight.shape == (2, 10, 3)
     inf, _, _ = _run(cold, _counts())
     assert _grads(cold, categorical_entropy(inf["log_q"]).sum())["encoder_out.0.weight"]
 
 
 def test_classify_reads_the_decoders_or_the_category_head():
-    module = CplMixVAEModule(n_input=12, n_categories=3, type_readout="decoder").eval()
+    module = CplMixVAEModule(n_input=12, n_slots=3, type_readout="decoder").eval()
     x_arm = _counts().expand(2, 16, 12)
     library = module.library_size(x_arm)
     z, log_q = module.encode(x_arm, library)
@@ -176,11 +176,11 @@ def test_classify_reads_the_decoders_or_the_category_head():
     module.type_readout = "encoder"
     assert torch.equal(module.classify(x_arm)[1], module.encode(x_arm)[1])
     with pytest.raises(ValueError, match="type_readout"):
-        CplMixVAEModule(n_input=12, n_categories=3, type_readout="head")
+        CplMixVAEModule(n_input=12, n_slots=3, type_readout="head")
 
 
 def test_category_scores_differ_between_categories_as_the_full_likelihood_does():
-    module = CplMixVAEModule(n_input=12, n_categories=3, type_readout="decoder").eval()
+    module = CplMixVAEModule(n_input=12, n_slots=3, type_readout="decoder").eval()
     x_arm = _counts().expand(2, 16, 12)
     library = module.library_size(x_arm)
     with torch.no_grad():

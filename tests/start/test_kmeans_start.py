@@ -55,7 +55,7 @@ def test_teacher_errors_on_too_few_cells():
 
 def test_teacher_phase_feeds_labels_and_adds_cross_entropy():
     torch.manual_seed(0)
-    module = CplMixVAEModule(n_input=12, n_categories=3, initialization="kmeans")
+    module = CplMixVAEModule(n_input=12, n_slots=3, initialization="kmeans")
     x = torch.poisson(torch.full((16, 12), 3.0))
     module.teacher.centroids.normal_()
     inference_kwargs = {"temperature": 1.0, "use_teacher": True}
@@ -81,15 +81,15 @@ def test_teacher_phase_feeds_labels_and_adds_cross_entropy():
 
 
 def test_teacher_needs_kmeans_initialization():
-    assert CplMixVAEModule(n_input=12, n_categories=3).teacher is not None  # the default start
-    module = CplMixVAEModule(n_input=12, n_categories=3, initialization="random")
+    assert CplMixVAEModule(n_input=12, n_slots=3).teacher is not None  # the default start
+    module = CplMixVAEModule(n_input=12, n_slots=3, initialization="random")
     assert module.teacher is None
     with pytest.raises(ValueError, match="initialization='kmeans'"):
         module.inference(torch.ones(4, 12), use_teacher=True)
     with pytest.raises(ValueError, match="initialization='kmeans'"):
         CplMixVAETrainingPlan(module, n_epochs_teacher=2)
     with pytest.raises(ValueError, match="initialization"):
-        CplMixVAEModule(n_input=12, n_categories=3, initialization="leiden")
+        CplMixVAEModule(n_input=12, n_slots=3, initialization="leiden")
 
 
 def test_kmeans_warm_start_trains_and_round_trips(small_adata, tmp_path):
@@ -141,7 +141,7 @@ def test_residual_teacher_clusters_by_profile_not_depth():
 
 def test_the_teacher_reads_residuals_of_counts_and_other_data_as_they_are():
     def module(**kwargs):
-        return CplMixVAEModule(n_input=5, n_categories=3, initialization="kmeans", **kwargs)
+        return CplMixVAEModule(n_input=5, n_slots=3, initialization="kmeans", **kwargs)
 
     assert module().teacher.counts and module(likelihood="zinb").teacher.counts
     assert not module(likelihood="normal").teacher.counts

@@ -7,6 +7,7 @@ from conftest import QUIET
 import scmixvae
 from scmixvae.module import ClusterTeacher, CplMixVAEModule
 from scmixvae.start import (
+    StartSchedule,
     decoder_divergence,
     fit_cluster_teacher,
     geodesic_divergence,
@@ -14,7 +15,6 @@ from scmixvae.start import (
     merge_categories,
     neighbour_connectivity,
 )
-from scmixvae.start import StartSchedule
 from scmixvae.start._merge_step import merge_evidence, merge_over_clusters
 
 
@@ -164,7 +164,7 @@ def _overcluster_model(adata, **kwargs):
 
 def test_overcluster_trains_twice_the_categories_then_merges_them(small_adata, tmp_path):
     model = _overcluster_model(small_adata)
-    assert model.module.n_categories == 8 and "4 categories" in model._model_summary_string
+    assert model.module.n_slots == 8 and "4 categories" in model._model_summary_string
     merges = []
     original = StartSchedule.on_train_epoch_start
 
@@ -243,7 +243,7 @@ def test_overcluster_needs_no_more_clusters_than_cells(small_adata):
     scvi.settings.seed = 0
     scmixvae.CplMixVAE.setup_anndata(small_adata, layer="counts")
     model = scmixvae.CplMixVAE(small_adata, n_categories=200, initialization="overcluster")
-    assert model.module.n_categories == small_adata.n_obs
+    assert model.module.n_slots == small_adata.n_obs
 
 
 def test_pruning_a_merged_model_retargets_the_teacher(small_adata):
@@ -262,7 +262,7 @@ def test_pruning_a_merged_model_retargets_the_teacher(small_adata):
 
 def test_merging_sums_the_posteriors_of_the_merged_categories():
     torch.manual_seed(0)
-    module = CplMixVAEModule(n_input=12, n_categories=4, initialization="overcluster")
+    module = CplMixVAEModule(n_input=12, n_slots=4, initialization="overcluster")
     x = torch.poisson(torch.full((6, 12), 3.0)).expand(2, -1, -1)
     module.eval()
     _, before = module.encode(x)
@@ -274,11 +274,11 @@ def test_merging_sums_the_posteriors_of_the_merged_categories():
     assert torch.allclose(after[..., 1:3].exp(), summed, atol=1e-6)
     assert torch.equal(module.teacher.category, torch.tensor([1, 1, 2, 2]))
     # saved and loaded, the module still sums
-    loaded = CplMixVAEModule(n_input=12, n_categories=4, initialization="overcluster")
+    loaded = CplMixVAEModule(n_input=12, n_slots=4, initialization="overcluster")
     loaded.load_state_dict(module.state_dict())
     loaded.eval()
     assert loaded.is_merged and torch.equal(loaded.encode(x)[1], after)
     with pytest.raises(ValueError, match="merged once"):
         module.merge_into(np.array([1, 1, 2, 2]))
     with pytest.raises(ValueError, match="represent itself"):
-        CplMixVAEModule(n_input=12, n_categories=4).merge_into(np.array([1, 2, 2, 2]))
+        CplMixVAEModule(n_input=12, n_slots=4).merge_into(np.array([1, 2, 2, 2]))

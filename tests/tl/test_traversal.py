@@ -17,7 +17,7 @@ def test_decoded_expression_is_per_10k_and_matches_the_decoder(trained):
     np.testing.assert_allclose(expression.sum(1), 1e4, rtol=1e-4)
     module = trained.module
     with torch.no_grad():
-        c = torch.zeros(module.n_arms, 3, module.n_categories)
+        c = torch.zeros(module.n_arms, 3, module.n_slots)
         c[..., 2] = 1.0
         s = torch.tensor(states, dtype=torch.float32).expand(module.n_arms, 3, 2)
         direct = module.decode(c, s, torch.ones(module.n_arms, 3, 1)).mu[1] * 1e4

@@ -145,7 +145,7 @@ class CplMixVAE(
         n_slots = self.type_start.n_slots(n_obs)
         self.module = self._module_cls(
             n_input=self.summary_stats.n_vars,
-            n_categories=n_slots,
+            n_slots=n_slots,
             n_states=int(n_states),
             n_arms=int(n_arms),
             n_batch=n_batch if n_batch > 1 else 0,

@@ -40,7 +40,7 @@ class InferenceMixin:
         adata = self._validate_anndata(adata)
         if indices is not None and len(indices) == 0:
             module = self.module
-            widths = (module.n_categories, module.n_states, module.n_states)
+            widths = (module.n_slots, module.n_states, module.n_states)
             return Posteriors(*(np.zeros((0, module.n_arms, w), np.float32) for w in widths))
         loader = self._make_data_loader(adata=adata, indices=indices, batch_size=batch_size)
         module = self.module
@@ -51,7 +51,7 @@ class InferenceMixin:
             batch_index = tensors.get(REGISTRY_KEYS.BATCH_KEY)
             z, log_q = module.classify(x.expand(module.n_arms, *x.shape), batch_index)
             consensus = log_q.exp().mean(0).argmax(-1)
-            c = F.one_hot(consensus, module.n_categories).to(z.dtype).expand_as(log_q)
+            c = F.one_hot(consensus, module.n_slots).to(z.dtype).expand_as(log_q)
             state_mean, state_var = module.state_posterior(z, c)
             prior_mean, prior_var = module.state_prior_params(c)
             kl = 0.5 * (

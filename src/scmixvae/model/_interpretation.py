@@ -112,7 +112,7 @@ class InterpretationMixin:
         """
         self._check_arm(arm)
         module = self.module
-        one_hot = torch.zeros(module.n_arms, 1, module.n_categories, device=module.device)
+        one_hot = torch.zeros(module.n_arms, 1, module.n_slots, device=module.device)
         one_hot[:, :, self._check_category(category)] = 1.0
         mean, var = module.state_prior_params(one_hot)
         return mean[arm, 0].cpu().numpy(), var[arm, 0].sqrt().cpu().numpy()
@@ -153,7 +153,7 @@ class InterpretationMixin:
         module.eval()
         n = len(states)
         index = torch.full((n,), self._check_category(category), device=module.device)
-        c = F.one_hot(index, module.n_categories).float().expand(module.n_arms, n, -1)
+        c = F.one_hot(index, module.n_slots).float().expand(module.n_arms, n, -1)
         s = torch.from_numpy(states).to(module.device).expand(module.n_arms, n, -1)
         library = c.new_full((module.n_arms, n, 1), DECODED_LIBRARY_SIZE)
         batches = range(module.n_batch) if module.n_batch else [None]

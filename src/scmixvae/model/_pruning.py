@@ -64,7 +64,7 @@ class PruningMixin:
             _, log_p = module.classify(x.expand(module.n_arms, *x.shape), batch_index)
             codes.append(log_p.argmax(-1).T.cpu().numpy())
             total += losses.reconstruction_loss_sum.item()
-        kappa = category_consensus(np.concatenate(codes), module.n_categories)
+        kappa = category_consensus(np.concatenate(codes), module.n_slots)
         consensus = pd.Series(
             kappa[self._active_slots()], index=self._active_names(), name="consensus"
         )

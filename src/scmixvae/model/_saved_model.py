@@ -62,7 +62,7 @@ SAVED_ATTRIBUTES = {
 }
 _SETUP_METHODS = ("setup_anndata", "setup_mudata")
 #: Module arguments the model derives from the data and its own arguments, not saved.
-DERIVED_MODULE_ARGUMENTS = {"self", "n_input", "n_categories", "n_batch", "augmentation_kwargs"}
+DERIVED_MODULE_ARGUMENTS = {"self", "n_input", "n_slots", "n_batch", "augmentation_kwargs"}
 PICKLE_RISK = (
     "Reading a pickle can run any code it holds, so load it only if you trust where it "
     "came from: then CplMixVAE.load(path, adata, trust_pickle=True), or convert it once "

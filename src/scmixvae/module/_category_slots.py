@@ -13,13 +13,13 @@ import torch
 class CategorySlotsMixin:
     """Masking and merging of categories, for :class:`~scmixvae.module.CplMixVAEModule`."""
 
-    def register_category_slots(self, n_categories: int) -> None:
-        """Register the slot buffers: all ``n_categories`` active, none merged."""
+    def register_category_slots(self, n_slots: int) -> None:
+        """Register the slot buffers: all ``n_slots`` active, none merged."""
         # Categories still in use; a pruned one has posterior exactly 0.
-        self.register_buffer("active", torch.ones(n_categories, dtype=torch.bool))
+        self.register_buffer("active", torch.ones(n_slots, dtype=torch.bool))
         # merged_into[k]: the category whose posterior holds category k's (itself unless
         # merge_into merged it away); is_merged mirrors it so that unmerged modules skip the sum.
-        self.register_buffer("merged_into", torch.arange(n_categories))
+        self.register_buffer("merged_into", torch.arange(n_slots))
         self.is_merged = False
         self.register_load_state_dict_post_hook(lambda module, _: module._sync_is_merged())
 

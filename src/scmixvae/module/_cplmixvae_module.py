@@ -46,8 +46,10 @@ class CplMixVAEModule(CategorySlotsMixin, DecoderReadoutMixin, BaseModuleClass):
     ----------
     n_input
         Number of genes ``D``.
-    n_categories
-        Number of categories ``K``.
+    n_slots
+        Category slots: the model's ``K`` types, or ``2 × K`` k-means clusters for the
+        over-clustering start, merged into ``K`` during training (the model decides; see
+        :class:`~scmixvae.start.TypeStart`).
     n_states
         State dimensions ``S``.
     n_arms
@@ -101,7 +103,7 @@ class CplMixVAEModule(CategorySlotsMixin, DecoderReadoutMixin, BaseModuleClass):
 
     Examples
     --------
-    >>> module = CplMixVAEModule(n_input=20, n_categories=3)
+    >>> module = CplMixVAEModule(n_input=20, n_slots=3)
     >>> x = torch.poisson(torch.full((8, 20), 2.0))
     >>> _, _, losses = module({REGISTRY_KEYS.X_KEY: x})
     >>> losses.loss.ndim
@@ -112,7 +114,7 @@ class CplMixVAEModule(CategorySlotsMixin, DecoderReadoutMixin, BaseModuleClass):
     def __init__(
         self,
         n_input: int,
-        n_categories: int,
+        n_slots: int,
         n_states: int = 2,
         n_arms: int = 2,
         n_batch: int = 0,
@@ -134,7 +136,7 @@ class CplMixVAEModule(CategorySlotsMixin, DecoderReadoutMixin, BaseModuleClass):
         check_choice("initialization", initialization, Initialization)
         check_choice("type_readout", type_readout, TypeReadout)
         self.n_input = n_input
-        self.n_categories = n_categories
+        self.n_slots = n_slots
         self.n_states = n_states
         self.n_latent = n_latent
         self.n_hidden = n_hidden
@@ -168,24 +170,24 @@ class CplMixVAEModule(CategorySlotsMixin, DecoderReadoutMixin, BaseModuleClass):
         self.encoder_out = nn.Sequential(
             ArmLinear(arms, width, n_latent), ArmBatchNorm(arms, n_latent)
         )
-        self.category_head = ArmLinear(arms, self._head_width(), n_categories)
-        self.state_head = ArmLinear(arms, n_latent + n_categories, 2 * n_states)
+        self.category_head = ArmLinear(arms, self._head_width(), n_slots)
+        self.state_head = ArmLinear(arms, n_latent + n_slots, 2 * n_states)
         if state_prior == "type":
-            self.prior_mean = nn.Parameter(torch.zeros(arms, n_categories, n_states))
-            self.prior_log_var = nn.Parameter(torch.zeros(arms, n_categories, n_states))
+            self.prior_mean = nn.Parameter(torch.zeros(arms, n_slots, n_states))
+            self.prior_log_var = nn.Parameter(torch.zeros(arms, n_slots, n_states))
         # Decoder [c, s, batch] -> L -> F -> F -> F -> F -> D.
-        self.decoder = ArmMLP(arms, [n_categories + n_states + n_batch, n_latent] + [width] * 4)
+        self.decoder = ArmMLP(arms, [n_slots + n_states + n_batch, n_latent] + [width] * 4)
         self.decoder_out = ArmLinear(arms, width, n_input)
         if likelihood == "zinb":
             self.dropout_out = ArmLinear(arms, width, n_input)
         if likelihood in COUNT_LIKELIHOODS:
             self.log_dispersion = nn.Parameter(torch.zeros(arms, 1, n_input))
         self.teacher = (
-            ClusterTeacher(n_input, n_categories, counts=likelihood in COUNT_LIKELIHOODS)
+            ClusterTeacher(n_input, n_slots, counts=likelihood in COUNT_LIKELIHOODS)
             if initialization != "random"
             else None
         )
-        self.register_category_slots(n_categories)
+        self.register_category_slots(n_slots)
 
     # ---- pieces -------------------------------------------------------------------------
     def library_size(self, x_arm: torch.Tensor) -> torch.Tensor:
@@ -295,13 +297,13 @@ class CplMixVAEModule(CategorySlotsMixin, DecoderReadoutMixin, BaseModuleClass):
                     "'overcluster'."
                 )
             outputs["teacher_labels"] = self.teacher(x_arm)
-            c = F.one_hot(outputs["teacher_labels"], self.n_categories).to(log_q.dtype)
+            c = F.one_hot(outputs["teacher_labels"], self.n_slots).to(log_q.dtype)
             log_c = c.log()
         elif self.training:
             log_c = log_gumbel_softmax_sample(log_q, temperature)
             c = log_c.exp()
         else:
-            c = F.one_hot(log_q.argmax(-1), self.n_categories).to(log_q.dtype)
+            c = F.one_hot(log_q.argmax(-1), self.n_slots).to(log_q.dtype)
             log_c = c.log()  # -inf off the argmax; the coupling's offset keeps it finite
         s_mean, s_var = self.state_posterior(z, c)
         s = s_mean + s_var.sqrt() * torch.randn_like(s_mean)  # standard-normal noise

@@ -42,7 +42,7 @@ class DecoderReadoutMixin:
         """
         decoder_mode = self.decoder.training
         self.decoder.eval()
-        scores = torch.full((*z.shape[:-1], self.n_categories), float("inf"), device=z.device)
+        scores = torch.full((*z.shape[:-1], self.n_slots), float("inf"), device=z.device)
         try:
             for category in self.active.nonzero().flatten().tolist():
                 c = torch.zeros_like(scores)
@@ -70,7 +70,7 @@ class DecoderReadoutMixin:
         Examples
         --------
         >>> from scmixvae.module import CplMixVAEModule
-        >>> module = CplMixVAEModule(n_input=20, n_categories=3).eval()
+        >>> module = CplMixVAEModule(n_input=20, n_slots=3).eval()
         >>> x = torch.poisson(torch.full((8, 20), 2.0))
         >>> z, log_p = module.classify(x.expand(2, *x.shape))
         >>> tuple(log_p.shape), bool(torch.allclose(log_p.exp().sum(-1), torch.ones(2, 8)))

@@ -102,4 +102,3 @@ def names_by_size(active: np.ndarray, sizes: np.ndarray) -> list[str]:
     for rank, k in enumerate(order):
         names[k] = str(rank)
     return names
-

@@ -72,7 +72,7 @@ class TypeStart:
         return self.n_types
 
     def schedule(self, model, cells: np.ndarray, max_epochs: int) -> StartSchedule:
-        """The callback that runs this start during one training of ``model``.
+        """Return the callback that runs this start during one training of ``model``.
 
         ``cells`` are the sampled cells the clustering is fitted and the merge judged on.
         """

@@ -67,6 +67,7 @@ class BatchNormCalibration(Callback):
         The :class:`~scmixvae.CplMixVAE` being trained.
     indices
         The sampled cells (:func:`~scmixvae.start.sample_cells`).
+
     """
 
     def __init__(self, model, indices: np.ndarray):
