@@ -278,7 +278,13 @@ def test_merging_sums_the_posteriors_of_the_merged_categories():
     loaded.load_state_dict(module.state_dict())
     loaded.eval()
     assert loaded.is_merged and torch.equal(loaded.encode(x)[1], after)
-    with pytest.raises(ValueError, match="merged once"):
-        module.merge_into(np.array([1, 1, 2, 2]))
+    # a second merge composes: category 0 follows 1 into 2
+    module.merge_into(np.array([0, 2, 2, 3]))
+    assert torch.equal(module.active, torch.tensor([False, False, True, False]))
+    assert torch.equal(module.merged_into, torch.tensor([2, 2, 2, 2]))
+    assert torch.equal(module.teacher.category, torch.tensor([2, 2, 2, 2]))
+    assert torch.allclose(module.encode(x)[1][..., 2], torch.zeros(()), atol=1e-6)
+    with pytest.raises(ValueError, match="Only active categories"):
+        module.merge_into(np.array([2, 1, 2, 3]))
     with pytest.raises(ValueError, match="represent itself"):
         CplMixVAEModule(n_input=12, n_slots=4).merge_into(np.array([1, 2, 2, 2]))

@@ -47,23 +47,26 @@ class CategorySlotsMixin:
         return log_q.masked_fill(~keep, float("-inf"))
 
     def merge_into(self, representative: np.ndarray | torch.Tensor) -> None:
-        """Merge each category ``k`` into ``representative[k]``, for good.
+        """Merge each active category ``k`` into ``representative[k]``, for good.
 
         ``q(r | x)`` becomes the sum of the posteriors of all categories merged into ``r``,
         so the category head needs no retraining; categories merged away are no longer
-        active, and a teacher teaches each centroid's representative.
+        active, and a teacher teaches each centroid's representative. Merges compose: a
+        category merged earlier follows its representative into the new one. Inactive
+        categories (merged away or pruned) must represent themselves.
         """
         representative = torch.as_tensor(np.asarray(representative), device=self.active.device)
-        if not bool(self.active.all()) or self.is_merged:
-            raise ValueError("Categories can be merged once, before any is pruned.")
+        identity = torch.arange(len(self.active), device=self.active.device)
         if not torch.equal(representative[representative], representative):
             raise ValueError("Every representative must represent itself.")
-        identity = torch.arange(len(representative), device=self.active.device)
-        self.merged_into.copy_(representative)
-        self.active.copy_(representative == identity)
+        into_active = self.active[representative[self.active]].all()
+        if not bool(into_active) or bool((representative != identity)[~self.active].any()):
+            raise ValueError("Only active categories can be merged, into active ones.")
+        self.merged_into.copy_(representative[self.merged_into])
+        self.active &= representative == identity
         self.is_merged = True
         if self.teacher is not None:
-            self.teacher.assign_categories(representative)
+            self.teacher.assign_categories(representative[self.teacher.category])
 
     def _sync_is_merged(self) -> None:
         identity = torch.arange(len(self.merged_into), device=self.merged_into.device)
