@@ -35,7 +35,7 @@ import scmixvae
 
 RESULTS = results_path("pruning.jsonl")
 #: dataset -> K_max, the upper bound pruning starts from.
-K_MAX = {"sim10": 20, "sim30": 60, "sim40": 80, "zeisel47": 70}
+K_MAX = {"sim10": 20, "sim30": 60, "sim40": 80, "zeisel47": 70, "pbmc": 20}
 #: --start -> model arguments: the cold start the first rows were measured with, or the
 #: current defaults. The rows of the merges that left the package (``average_merge``,
 #: ``modularity_merge``; ``tried.md``) stay in the results and the table. ``merge_tree``
