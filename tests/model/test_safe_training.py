@@ -8,7 +8,8 @@ from conftest import QUIET
 from lightning.pytorch.callbacks import Callback
 
 import scmixvae
-from scmixvae.module import NonFiniteLossError
+from scmixvae.module import ArmBatchNorm, NonFiniteLossError
+from scmixvae.train._batch_norm import recalibrate_batch_norm
 
 
 class RaiseAt(Callback):
@@ -63,6 +64,13 @@ def test_keyboard_interrupt_leaves_a_usable_model(model, small_adata):
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     assert model.is_trained_
     assert len(model.history["train_loss"]) == 1  # the one finished epoch
+    # the batch-norm statistics were recomputed with the weights of the last step (the
+    # encoder's: those after the sampled state differ between passes)
+    norms = [layer for layer in model.module.encoder.modules() if isinstance(layer, ArmBatchNorm)]
+    kept = [norm.running_mean.clone() for norm in norms]
+    recalibrate_batch_norm(model, model._sampled_cells())
+    for norm, mean in zip(norms, kept, strict=True):
+        assert torch.allclose(norm.running_mean, mean, atol=1e-6)
     model.annotate()
     assert small_adata.obs["cplmix_type"].notna().all()
     assert np.isfinite(small_adata.obsm["X_cplmix_state"]).all()
