@@ -7,7 +7,8 @@ its inferred type is matched to its reference label by the Hungarian matching of
 least 0.75 on every dataset): ``cplmix_confidence`` (the arm-averaged probability of the
 cell's type) and ``cplmix_agreement`` (the share of arms whose own type is the consensus
 type). For the confidence, read as a probability of being right, it also records the
-expected calibration error over 10 equal-width bins and the reliability diagram's bins.
+expected calibration error over 10 equal-width bins and the reliability diagram's bins
+(``scmixvae.tl.calibration``; ``scmixvae.pl.calibration`` draws them).
 
     python benchmarks/confidence.py --dataset zeisel7 zeisel47 pbmc sim40 --seed 0 1 2
     python benchmarks/confidence.py --render
@@ -15,61 +16,23 @@ expected calibration error over 10 equal-width bins and the reliability diagram'
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import scvi
 from common import DATASETS, QUIET, dataset_seed_main, load, results_path, run_metadata, write_table
-from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import roc_auc_score
 
 import scmixvae
+from scmixvae.tl._metrics import matched_cells
 
 RESULTS = results_path("confidence.jsonl")
 N_BINS = 10
+BIN_COLUMNS = ("n_cells", "confidence", "accuracy")
 
 
-def right_type(labels: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """Whether each cell's label is matched to its reference label (ACC's matching).
-
-    Examples
-    --------
-    >>> right_type(np.array(["0", "0", "1"]), np.array(["a", "b", "b"])).tolist()
-    [True, False, True]
-    """
-    table = pd.crosstab(labels, reference)
-    rows, cols = linear_sum_assignment(table.to_numpy(), maximize=True)
-    match = dict(zip(table.index[rows], table.columns[cols], strict=True))
-    return np.array(
-        [match.get(label) == truth for label, truth in zip(labels, reference, strict=True)]
-    )
-
-
-def reliability(confidence: np.ndarray, right: np.ndarray) -> tuple[float, list[dict]]:
-    """Expected calibration error over :data:`N_BINS` equal-width bins, and the bins.
-
-    Examples
-    --------
-    >>> ece, bins = reliability(np.array([0.95, 0.95, 0.55, 0.55]), np.array([1, 1, 1, 0]))
-    >>> round(ece, 3)
-    0.05
-    """
-    edges = np.linspace(0.0, 1.0, N_BINS + 1)
-    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, N_BINS - 1)
-    bins, ece = [], 0.0
-    for b in range(N_BINS):
-        cells = which == b
-        if cells.any():
-            gap = abs(right[cells].mean() - confidence[cells].mean())
-            ece += cells.mean() * gap
-            bins.append(
-                {
-                    "bin": b,
-                    "cells": int(cells.sum()),
-                    "confidence": float(confidence[cells].mean()),
-                    "accuracy": float(right[cells].mean()),
-                }
-            )
-    return float(ece), bins
+def expected_calibration_error(bins: pd.DataFrame) -> float:
+    """Expected calibration error: ``Σ n_cells · |accuracy − confidence| / Σ n_cells``."""
+    gaps = (bins.accuracy - bins.confidence).abs()
+    return float((bins.n_cells * gaps).sum() / bins.n_cells.sum())
 
 
 def run(dataset: str, seed: int) -> dict:
@@ -80,10 +43,10 @@ def run(dataset: str, seed: int) -> dict:
     model = scmixvae.CplMixVAE(adata, n_categories=adata.obs[key].nunique())
     model.train(accelerator="cpu", **QUIET)
     model.annotate()
-    right = right_type(adata.obs["cplmix_type"].astype(str).to_numpy(), reference)
+    right = matched_cells(adata.obs["cplmix_type"].astype(str).to_numpy(), reference)
     confidence = adata.obs["cplmix_confidence"].to_numpy(dtype=float)
     agreement = adata.obs["cplmix_agreement"].to_numpy(dtype=float)
-    ece, bins = reliability(confidence, right)
+    bins = scmixvae.tl.calibration(adata, key, n_bins=N_BINS)
     wrong = ~right
     return {
         "dataset": dataset,
@@ -91,9 +54,12 @@ def run(dataset: str, seed: int) -> dict:
         "acc": float(right.mean()),
         "auroc_confidence": float(roc_auc_score(wrong, 1 - confidence)),
         "auroc_agreement": float(roc_auc_score(wrong, 1 - agreement)),
-        "ece": ece,
+        "ece": expected_calibration_error(bins),
         "mean_confidence": float(confidence.mean()),
-        "bins": bins,
+        "bins": [
+            {"bin": round(row.low * N_BINS)} | {k: getattr(row, k) for k in BIN_COLUMNS}
+            for row in bins.itertuples()
+        ],
         **run_metadata(),
     }
 
@@ -128,10 +94,11 @@ def render() -> None:
     ]
     for dataset, group in rows.groupby("dataset", sort=False):
         bins = pd.DataFrame([b for row in group.bins for b in row])
+        bins = bins.rename(columns={"cells": "n_cells"})  # rows before the package's bins
         for b, cells in bins.groupby("bin"):
-            weights = cells.cells / cells.cells.sum()
+            weights = cells.n_cells / cells.n_cells.sum()
             lines.append(
-                f"| {dataset} | {b / N_BINS:.1f}–{(b + 1) / N_BINS:.1f} | {cells.cells.sum()} | "
+                f"| {dataset} | {b / N_BINS:.1f}–{(b + 1) / N_BINS:.1f} | {cells.n_cells.sum()} | "
                 f"{(cells.confidence * weights).sum():.3f} | "
                 f"{(cells.accuracy * weights).sum():.3f} |"
             )

@@ -49,6 +49,21 @@ def test_confusion_plot(trained, small_adata):
     plt.close("all")
 
 
+def test_calibration_plot(trained, small_adata):
+    trained.annotate()
+    _, ax = plt.subplots()
+    out = pl.calibration(small_adata, "type", ax=ax, show=False)
+    assert out is ax
+    bins = scmixvae.tl.calibration(small_adata, "type")
+    heights = [patch.get_height() for patch in ax.patches]
+    assert heights == pytest.approx(bins["accuracy"].tolist())
+    assert ax.get_title().startswith("ECE ")
+    assert isinstance(pl.calibration(small_adata, "type", return_fig=True), Figure)
+    with pytest.raises(ValueError, match="not a column"):
+        pl.calibration(small_adata, "missing", show=False)
+    plt.close("all")
+
+
 def test_traversal_plot_panels_groups_and_palette(trained, small_adata):
     trained.annotate()
     # Colour the two types as scanpy would, in the order of the column's categories.

@@ -64,3 +64,41 @@ def test_evaluate_leaves_out_cells_without_a_reference_label():
     adata.obs["truth"] = pd.Categorical([None] * 5, categories=["a"])
     with pytest.raises(ValueError, match="No cell is left"), pytest.warns(UserWarning):
         tl.evaluate(adata, "pred", "truth")
+
+
+def _annotated(types, truth, confidence) -> AnnData:
+    adata = AnnData(np.zeros((len(types), 1)))
+    adata.obs["cplmix_type"], adata.obs["truth"] = types, truth
+    adata.obs["cplmix_confidence"] = confidence
+    return adata
+
+
+def test_calibration_bins_by_hand():
+    # types 0 -> a, 1 -> b after matching; the cells of 0 labelled b are wrong
+    adata = _annotated(
+        ["0", "0", "0", "1", "1", "1"],
+        ["a", "a", "b", "b", "b", "b"],
+        [0.95, 0.35, 0.15, 1.0, 0.9, 0.65],
+    )
+    bins = tl.calibration(adata, "truth", n_bins=4)
+    assert bins["low"].tolist() == [0.0, 0.25, 0.5, 0.75]
+    assert bins["high"].tolist() == [0.25, 0.5, 0.75, 1.0]
+    assert bins["n_cells"].tolist() == [1, 1, 1, 3]
+    assert bins["accuracy"].tolist() == [0.0, 1.0, 1.0, 1.0]
+    assert np.allclose(bins["confidence"], [0.15, 0.35, 0.65, (0.95 + 1.0 + 0.9) / 3])
+    # a key_added other than the default, and an empty bin left out
+    adata.obs["mix_type"], adata.obs["mix_confidence"] = adata.obs["cplmix_type"], 0.9
+    assert tl.calibration(adata, "truth", key="mix", n_bins=2)["n_cells"].tolist() == [6]
+
+
+def test_calibration_errors_and_missing_labels():
+    adata = _annotated(["0", "1", "1"], pd.Categorical(["a", "b", None]), [0.5, 0.9, 0.9])
+    with pytest.warns(UserWarning, match="1 of 3 cells have no label"):
+        assert tl.calibration(adata, "truth")["n_cells"].sum() == 2
+    with pytest.raises(ValueError, match="not a column"):
+        tl.calibration(adata, "truth", key="missing")
+    with pytest.raises(ValueError, match="n_bins must be"):
+        tl.calibration(adata.copy(), "truth", n_bins=0)
+    adata.obs["cplmix_confidence"] = [0.5, 1.5, 0.9]
+    with pytest.raises(ValueError, match="outside"), pytest.warns(UserWarning):
+        tl.calibration(adata, "truth")

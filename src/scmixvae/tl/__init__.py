@@ -1,8 +1,9 @@
-"""Analysis tools: metrics against reference labels, traversals of the state, gene sets."""
+"""Analysis tools: metrics and calibration against reference labels, traversals, gene sets."""
 
 from ._gene_sets import GENE_SETS, gene_set, marker_genes, match_genes
 from ._metrics import (
     adjusted_rand_index,
+    calibration,
     contingency,
     evaluate,
     matched_accuracy,
@@ -13,6 +14,7 @@ from ._traversal import state_gene_scores, traversal
 __all__ = [
     "GENE_SETS",
     "adjusted_rand_index",
+    "calibration",
     "contingency",
     "evaluate",
     "gene_set",

@@ -1,4 +1,8 @@
-"""Clustering metrics against reference labels (ACC as in the paper's Table 1, ARI, NMI)."""
+"""Clustering metrics against reference labels (ACC as in the paper's Table 1, ARI, NMI).
+
+And the reliability of a per-cell confidence: how often a cell's type is right at each
+confidence.
+"""
 
 from __future__ import annotations
 
@@ -120,22 +124,9 @@ def evaluate(
     1.0
 
     """
-    for column in (key, reference_key):
-        if column not in adata.obs:
-            raise ValueError(f"{column!r} is not a column of adata.obs.")
-    missing = (adata.obs[reference_key].isna() | adata.obs[key].isna()).to_numpy()
-    if missing.any():
-        warnings.warn(
-            f"{int(missing.sum())} of {adata.n_obs} cells have no label in {reference_key!r} or "
-            f"{key!r}; they are left out of the scores.",
-            UserWarning,
-            stacklevel=2,
-        )
+    keep = _labelled_cells(adata, [key], reference_key, exclude)
     reference = adata.obs[reference_key].astype(str).to_numpy()
     labels = adata.obs[key].astype(str).to_numpy()
-    keep = ~np.isin(reference, list(exclude)) & ~missing
-    if not keep.any():
-        raise ValueError("No cell is left to score: every reference label is missing or excluded.")
     labels, reference = labels[keep], reference[keep]
     return {
         "acc": matched_accuracy(labels, reference),
@@ -145,3 +136,107 @@ def evaluate(
         "n_reference": int(np.unique(reference).size),
         "n_cells": int(keep.sum()),
     }
+
+
+def _labelled_cells(adata: AnnData, columns: list[str], reference_key: str, exclude) -> np.ndarray:
+    """Cells with a value in every column and a reference label that is not excluded."""
+    for column in (*columns, reference_key):
+        if column not in adata.obs:
+            raise ValueError(f"{column!r} is not a column of adata.obs.")
+    missing = adata.obs[[*columns, reference_key]].isna().any(axis=1).to_numpy()
+    if missing.any():
+        warnings.warn(
+            f"{int(missing.sum())} of {adata.n_obs} cells have no label in "
+            f"{' or '.join(map(repr, [reference_key, *columns]))}; they are left out of the "
+            "scores.",
+            UserWarning,
+            stacklevel=3,
+        )
+    reference = adata.obs[reference_key].astype(str).to_numpy()
+    keep = ~np.isin(reference, list(exclude)) & ~missing
+    if not keep.any():
+        raise ValueError("No cell is left to score: every reference label is missing or excluded.")
+    return keep
+
+
+def matched_cells(labels, reference) -> np.ndarray:
+    """Whether each cell's cluster is matched to its reference label (ACC's matching).
+
+    Examples
+    --------
+    >>> matched_cells(["0", "0", "1"], ["a", "b", "b"]).tolist()
+    [True, False, True]
+
+    """
+    table = contingency(labels, reference)
+    rows, cols = linear_sum_assignment(table.to_numpy(), maximize=True)
+    match = dict(zip(table.index[rows], table.columns[cols], strict=True))
+    matched = np.array([match.get(label) for label in np.asarray(labels)], dtype=object)
+    return matched == np.asarray(reference, dtype=object)
+
+
+def calibration(
+    adata: AnnData,
+    reference_key: str,
+    key: str = "cplmix",
+    *,
+    n_bins: int = 10,
+    exclude: list[str] | tuple[str, ...] = (),
+) -> pd.DataFrame:
+    """How often a cell's type is right at each confidence: the reliability diagram's bins.
+
+    A cell's type (``obs[key + "_type"]``) is right when the matching of ACC
+    (:func:`matched_accuracy`) maps it to the cell's reference label. Cells are binned by
+    their confidence (``obs[key + "_confidence"]``, written by
+    :meth:`~scmixvae.CplMixVAE.annotate`) into ``n_bins`` equal-width bins of ``[0, 1]``.
+    A confidence that can be read as a probability has ``accuracy ≈ confidence`` in every
+    bin; the expected calibration error is ``Σ n_cells · |accuracy − confidence| / Σ n_cells``.
+
+    Parameters
+    ----------
+    adata
+        AnnData annotated by the model, with the reference labels in ``obs``.
+    reference_key
+        Column with the reference labels.
+    key
+        The prefix :meth:`~scmixvae.CplMixVAE.annotate` wrote with (its ``key_added``).
+    n_bins
+        Number of confidence bins.
+    exclude
+        Reference labels whose cells are left out. Cells with a missing value are always
+        left out, with a warning saying how many.
+
+    Returns
+    -------
+    One row per bin that holds cells: ``low`` and ``high`` (the bin's edges), ``n_cells``,
+    ``confidence`` (their mean confidence) and ``accuracy`` (the share whose type is right).
+
+    Examples
+    --------
+    >>> import anndata, numpy as np
+    >>> ad = anndata.AnnData(np.zeros((4, 1)))
+    >>> ad.obs["cplmix_type"], ad.obs["truth"] = ["0", "0", "1", "1"], ["a", "b", "b", "b"]
+    >>> ad.obs["cplmix_confidence"] = [0.95, 0.45, 0.95, 0.95]
+    >>> calibration(ad, "truth", n_bins=2)[["n_cells", "accuracy"]].to_numpy().tolist()
+    [[1.0, 0.0], [3.0, 1.0]]
+
+    """
+    if not isinstance(n_bins, int | np.integer) or isinstance(n_bins, bool) or n_bins < 1:
+        raise ValueError(f"n_bins must be an integer >= 1, got {n_bins!r}.")
+    columns = [f"{key}_type", f"{key}_confidence"]
+    keep = _labelled_cells(adata, columns, reference_key, exclude)
+    confidence = adata.obs[columns[1]].to_numpy(dtype=float)[keep]
+    if ((confidence < 0) | (confidence > 1)).any():
+        raise ValueError(f"{columns[1]!r} holds values outside [0, 1]; it is not a confidence.")
+    right = matched_cells(
+        adata.obs[columns[0]].astype(str).to_numpy()[keep],
+        adata.obs[reference_key].astype(str).to_numpy()[keep],
+    )
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    bins = np.clip(np.searchsorted(edges, confidence, side="right") - 1, 0, n_bins - 1)
+    table = pd.DataFrame({"bin": bins, "confidence": confidence, "accuracy": right.astype(float)})
+    grouped = table.groupby("bin")
+    result = grouped.mean().assign(n_cells=grouped.size())
+    result.insert(0, "low", edges[result.index])
+    result.insert(1, "high", edges[result.index + 1])
+    return result.reset_index(drop=True)[["low", "high", "n_cells", "confidence", "accuracy"]]
