@@ -26,6 +26,7 @@ from common import (
     append_row,
     command_line,
     load,
+    read_rows,
     results_path,
     run_metadata,
     write_table,
@@ -139,7 +140,7 @@ def fidelity(dataset: str, seed: int, fit_kwargs: dict) -> None:
 
 
 def render() -> None:
-    rows = pd.read_json(RESULTS, lines=True)
+    rows = read_rows(RESULTS)
 
     def fmt(series):
         return f"{series.mean():.3f} ± {series.std(ddof=0):.3f}"

@@ -19,6 +19,7 @@ from unittest import mock
 import pandas as pd
 from common import (
     dataset_seed_main,
+    read_rows,
     results_path,
     run_metadata,
     write_table,
@@ -53,7 +54,7 @@ def run(dataset: str, seed: int) -> dict:
 
 
 def render() -> None:
-    runs = pd.read_json(RESULTS, lines=True).drop_duplicates(["dataset", "seed"], keep="last")
+    runs = read_rows(RESULTS).drop_duplicates(["dataset", "seed"], keep="last")
     rows = pd.DataFrame(
         [
             {"dataset": run["dataset"], "seed": run["seed"], "statistics": statistics}

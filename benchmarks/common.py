@@ -135,6 +135,11 @@ def dataset_seed_main(
                 append_row(results, row)
 
 
+def read_rows(path: Path) -> pd.DataFrame:
+    """The rows appended to ``path``, one per line; commits stay strings (``"6627871"``)."""
+    return pd.read_json(path, lines=True, dtype={"commit": object})
+
+
 def append_row(path: Path, row: dict) -> None:
     """Append ``row`` as one JSON line to ``path`` (created with its folder) and print it."""
     path.parent.mkdir(parents=True, exist_ok=True)

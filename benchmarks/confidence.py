@@ -18,7 +18,16 @@ from __future__ import annotations
 
 import pandas as pd
 import scvi
-from common import DATASETS, QUIET, dataset_seed_main, load, results_path, run_metadata, write_table
+from common import (
+    DATASETS,
+    QUIET,
+    dataset_seed_main,
+    load,
+    read_rows,
+    results_path,
+    run_metadata,
+    write_table,
+)
 from sklearn.metrics import roc_auc_score
 
 import scmixvae
@@ -65,7 +74,7 @@ def run(dataset: str, seed: int) -> dict:
 
 
 def render() -> None:
-    rows = pd.read_json(RESULTS, lines=True).drop_duplicates(["dataset", "seed"], keep="last")
+    rows = read_rows(RESULTS).drop_duplicates(["dataset", "seed"], keep="last")
     lines = [
         "# Confidence and misassignment (issue 28, target 3)",
         "",

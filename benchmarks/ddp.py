@@ -25,6 +25,7 @@ from common import (
     QUIET,
     append_row,
     command_line,
+    read_rows,
     results_path,
     run_metadata,
     write_table,
@@ -83,7 +84,7 @@ def train_one(devices: int, threads: int, seed: int, epoch_factor: int, batch_si
 
 
 def render() -> None:
-    rows = pd.read_json(RESULTS, lines=True)
+    rows = read_rows(RESULTS)
     rows["epoch_factor"] = rows.get("epoch_factor", pd.Series(index=rows.index)).fillna(1)
     rows["batch_size"] = rows.get("batch_size", pd.Series(index=rows.index)).fillna(256)
     rows = rows.drop_duplicates(["devices", "epoch_factor", "batch_size", "seed"], keep="last")

@@ -44,6 +44,7 @@ from common import (
     append_row,
     command_line,
     load,
+    read_rows,
     results_path,
     run_metadata,
     write_table,
@@ -192,7 +193,7 @@ def train(dataset: str, seed: int, mode: str, n_states: int) -> dict:
 
 
 def render() -> None:
-    rows = pd.read_json(RESULTS, lines=True)
+    rows = read_rows(RESULTS)
     # Rows from before --n-states ran with the default state dimension.
     rows["n_states"] = rows.get("n_states", pd.Series(2, index=rows.index)).fillna(2).astype(int)
     rows = rows.drop_duplicates(["dataset", "mode", "seed", "n_states"], keep="last")

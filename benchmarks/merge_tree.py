@@ -29,6 +29,7 @@ from common import (
     QUIET,
     dataset_seed_main,
     load,
+    read_rows,
     results_path,
     run_metadata,
     write_table,
@@ -117,7 +118,7 @@ def run(dataset: str, seed: int) -> dict:
 
 
 def render() -> None:
-    rows = pd.read_json(RESULTS, lines=True)
+    rows = read_rows(RESULTS)
     latest = rows.groupby(["dataset", "seed"]).tail(1)
     lines = [
         "# The merge tree and the number of types (issue 28 research)",

@@ -39,6 +39,7 @@ from common import (
     QUIET,
     dataset_seed_main,
     load,
+    read_rows,
     results_path,
     run_metadata,
     write_table,
@@ -186,7 +187,7 @@ def run(dataset: str, seed: int, arms: int = 2, clusters_per_type: int = CLUSTER
 
 
 def render() -> None:
-    rows = pd.read_json(RESULTS, lines=True)
+    rows = read_rows(RESULTS)
     # Rows from before --arms / --clusters-per-type: the defaults, 2 arms and 2K clusters.
     for setting, default in [("n_arms", 2), ("clusters_per_type", CLUSTERS_PER_TYPE)]:
         rows[setting] = rows.get(setting, pd.Series(default, rows.index))

@@ -24,6 +24,7 @@ import torch
 from common import (
     dataset_seed_main,
     load,
+    read_rows,
     results_path,
     run_metadata,
     write_table,
@@ -77,7 +78,7 @@ def run(dataset: str, seed: int) -> dict:
 
 
 def render() -> None:
-    rows = pd.read_json(RESULTS, lines=True).drop_duplicates(["dataset", "seed"], keep="last")
+    rows = read_rows(RESULTS).drop_duplicates(["dataset", "seed"], keep="last")
     columns = [f"{name}{suffix}" for name in COLUMNS for suffix in ("", "_ari")]
     mean = rows.groupby("dataset")[columns].mean()
     spread = rows.groupby("dataset")[columns].std().fillna(0.0)

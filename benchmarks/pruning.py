@@ -24,6 +24,7 @@ from common import (
     append_row,
     command_line,
     load,
+    read_rows,
     results_path,
     run_metadata,
     write_table,
@@ -152,7 +153,7 @@ def run_one(dataset: str, seed: int, with_true_k: bool, start: str) -> dict:
 
 
 def render() -> None:
-    rows = pd.read_json(RESULTS, lines=True)
+    rows = read_rows(RESULTS)
     rows["start"] = rows.get("start", pd.Series(index=rows.index)).fillna("cold")
     # Runs since the package recomputes batch-norm statistics after training record nothing.
     rows["batch_norm"] = rows.get("batch_norm", pd.Series(index=rows.index)).fillna("recomputed")

@@ -22,11 +22,11 @@ import warnings
 from pathlib import Path
 
 import anndata
-import pandas as pd
 import scvi
 from common import (
     QUIET,
     append_row,
+    read_rows,
     results_path,
     run_metadata,
     write_table,
@@ -103,7 +103,7 @@ def run(path: Path, backed: bool) -> dict:
 
 
 def render() -> None:
-    rows = pd.read_json(RESULTS, lines=True).drop_duplicates(["n_cells", "backed"], keep="last")
+    rows = read_rows(RESULTS).drop_duplicates(["n_cells", "backed"], keep="last")
     rows = rows.sort_values(["backed", "n_cells"])
     lines = [
         "# Scale: one epoch and one annotation, up to a million cells (issue 7)",

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from common import DATASETS, append_row, load, run_metadata
+from common import DATASETS, append_row, load, read_rows, run_metadata
 
 import scmixvae
 
@@ -48,7 +48,7 @@ def run_one(dataset: str, method: str, seed: int, methods: dict, results: Path) 
 
 def results_table(results: Path, methods) -> tuple[list[str], pd.DataFrame]:
     """Markdown rows (mean ± s.d. over seeds) of the last run of each dataset / method / seed."""
-    rows = pd.read_json(results, lines=True)
+    rows = read_rows(results)
     latest = rows[rows.method.isin(list(methods))].drop_duplicates(
         ["dataset", "method", "seed"], keep="last"
     )

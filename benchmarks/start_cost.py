@@ -21,11 +21,11 @@ from collections import defaultdict
 from contextlib import ExitStack
 from unittest import mock
 
-import pandas as pd
 import scvi
 from common import (
     QUIET,
     append_row,
+    read_rows,
     results_path,
     run_metadata,
     write_table,
@@ -129,9 +129,7 @@ def run(n_cells: int, seed: int = 0) -> dict:
 
 
 def render() -> None:
-    rows = pd.read_json(RESULTS, lines=True).drop_duplicates(
-        ["cells", "seed", "commit"], keep="last"
-    )
+    rows = read_rows(RESULTS).drop_duplicates(["cells", "seed", "commit"], keep="last")
     lines = [
         "# The fixed cost of a default training (issue 32)",
         "",

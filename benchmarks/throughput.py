@@ -23,6 +23,7 @@ from common import (
     QUIET,
     append_row,
     machine_line,
+    read_rows,
     results_path,
     run_metadata,
     write_table,
@@ -90,7 +91,7 @@ def run(method: str, epochs: int, seed: int = 0) -> dict:
 
 
 def render() -> None:
-    rows = pd.read_json(RESULTS, lines=True).drop_duplicates("method", keep="last")
+    rows = read_rows(RESULTS).drop_duplicates("method", keep="last")
     rows = rows.set_index("method").loc[[m for m in METHODS if m in set(rows["method"])]]
     scvi_epoch = rows.loc["scvi", "epoch_s"] if "scvi" in rows.index else np.nan
     one_arm = rows.loc["cplmix_a1", "epoch_s"] if "cplmix_a1" in rows.index else np.nan
@@ -125,7 +126,7 @@ def render() -> None:
 
 def history_table() -> list[str]:
     """Epoch seconds of every measurement, one column per commit (oldest first)."""
-    rows = pd.read_json(RESULTS, lines=True)
+    rows = read_rows(RESULTS)
     # The first measurements predate the commit field; they ran at 1db68f4.
     rows["commit"] = rows.get("commit", pd.Series(index=rows.index)).fillna("1db68f4")
     table = rows.drop_duplicates(["method", "commit"], keep="last").pivot(

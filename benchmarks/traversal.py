@@ -28,7 +28,7 @@ import argparse
 import json
 
 import pandas as pd
-from common import results_path, run_metadata, write_table
+from common import read_rows, results_path, run_metadata, write_table
 from state_measures import (
     DATASETS,
     PURE,
@@ -87,7 +87,7 @@ def cell(values: pd.Series) -> str:
 
 
 def render() -> None:
-    rows = pd.read_json(RESULTS, lines=True)
+    rows = read_rows(RESULTS)
     rows = rows.drop_duplicates(["dataset", "variant", "seed"], keep="last")
     summaries = []
     for per_type in rows["per_type"]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import torch
-from common import dataset_seed_main, load, results_path, run_metadata, write_table
+from common import dataset_seed_main, load, read_rows, results_path, run_metadata, write_table
 from scipy.optimize import linear_sum_assignment
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
@@ -120,7 +120,7 @@ def run_views(dataset: str, seed: int) -> list[dict]:
 
 
 def render() -> None:
-    rows = pd.read_json(RESULTS, lines=True)
+    rows = read_rows(RESULTS)
     latest = rows.drop_duplicates(["dataset", "seed", "view", "n_arms"], keep="last")
     lines = [
         "# Consensus of clusterings of different views, and K (issue 28 research)",

@@ -32,6 +32,7 @@ from common import (  # noqa: E402
     append_row,
     command_line,
     machine_line,
+    read_rows,
     results_path,
     run_metadata,
     write_table,
@@ -198,7 +199,7 @@ def run_one(
 
 
 def render() -> None:
-    rows = pd.read_json(RESULTS, lines=True)
+    rows = read_rows(RESULTS)
     rows["initialization"] = rows.get("initialization", pd.Series(index=rows.index)).fillna(
         "random"
     )
