@@ -31,17 +31,11 @@ from common import (
 from sklearn.metrics import roc_auc_score
 
 import scmixvae
-from scmixvae.tl._metrics import matched_cells
+from scmixvae.tl._metrics import expected_calibration_error, matched_cells
 
 RESULTS = results_path("confidence.jsonl")
 N_BINS = 10
 BIN_COLUMNS = ("n_cells", "confidence", "accuracy")
-
-
-def expected_calibration_error(bins: pd.DataFrame) -> float:
-    """Expected calibration error: ``Σ n_cells · |accuracy − confidence| / Σ n_cells``."""
-    gaps = (bins.accuracy - bins.confidence).abs()
-    return float((bins.n_cells * gaps).sum() / bins.n_cells.sum())
 
 
 def run(dataset: str, seed: int) -> dict:

@@ -23,7 +23,6 @@ near 0 and ratios that mean nothing).
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import scvi
 from common import (
     QUIET,
@@ -36,7 +35,6 @@ from common import (
 )
 from lightning.pytorch.callbacks import Callback
 from scipy.cluster.hierarchy import cut_tree
-from scipy.optimize import linear_sum_assignment
 from tree_k import largest_rise, merge_tree, trained_tree, tree_heights
 
 import scmixvae
@@ -49,13 +47,6 @@ RESULTS = results_path("merge_tree.jsonl")
 OTHER_LEVELS = {"zeisel47": "class"}
 
 
-def hungarian_accuracy(labels: np.ndarray, reference: np.ndarray) -> float:
-    """Share of cells whose group is matched to their reference label (one-to-one)."""
-    table = pd.crosstab(labels, reference).to_numpy()
-    rows, cols = linear_sum_assignment(-table)
-    return float(table[rows, cols].sum() / len(labels))
-
-
 def tree_row(tree: np.ndarray, labels: np.ndarray, levels: dict, k_max: int) -> dict:
     """Heights and ACC of the cuts of ``tree`` at ``g`` groups, for ``g`` in ``[2, K_max]``."""
     n_leaves = len(tree) + 1
@@ -65,7 +56,9 @@ def tree_row(tree: np.ndarray, labels: np.ndarray, levels: dict, k_max: int) -> 
         "n_leaves": n_leaves,
         "heights": tree_heights(tree, k_max),
         "acc": {
-            level: [hungarian_accuracy(cut[labels, i], reference) for i in range(len(groups))]
+            level: [
+                scmixvae.tl.matched_accuracy(cut[labels, i], reference) for i in range(len(groups))
+            ]
             for level, reference in levels.items()
         },
     }

@@ -115,14 +115,13 @@ def run_one(dataset: str, seed: int, with_true_k: bool, start: str) -> dict:
     began = time.perf_counter()
     if start == "merge_tree":
         k_chosen = merge_by_tree(model, accelerator="cpu")
-        rounds = pd.DataFrame(
-            {"n_categories": [k_chosen], "consensus": [model.get_type_consensus().mean()]}
-        )
+        consensus = model.get_type_consensus().mean()
+        table = pd.DataFrame({"n_categories": [k_chosen], "consensus": [consensus]})
+        table["selected"] = True
     else:
-        rounds = model.prune(accelerator="cpu", **QUIET)
-        rounds = rounds[rounds["selected"]]
+        table = model.prune(accelerator="cpu", **QUIET)
     prune_s = time.perf_counter() - began
-    chosen = rounds.iloc[0]
+    chosen = table[table["selected"]].iloc[0]
     labels = model.get_cell_types().astype(str).to_numpy()
     row = {
         "dataset": dataset,
@@ -132,16 +131,13 @@ def run_one(dataset: str, seed: int, with_true_k: bool, start: str) -> dict:
         "k_max": K_MAX[dataset],
         "k_chosen": int(chosen["n_categories"]),
         "consensus_chosen": float(chosen["consensus"]),
-        "n_rounds": len(model.pruning_rounds_) - 1 if start != "merge_tree" else 1,
+        "n_rounds": len(table) - 1 if start != "merge_tree" else 1,
         "clustering_input": clustering(model),
         "merge_connectivity": neighbour_discount(model),
         **scores(labels, reference),
         "train_s": round(train_s, 1),
         "prune_s": round(prune_s, 1),
-        "curve": getattr(model, "pruning_rounds_", rounds)[["n_categories", "consensus"]]
-        .to_numpy()
-        .round(4)
-        .tolist(),
+        "curve": table[["n_categories", "consensus"]].to_numpy().round(4).tolist(),
         **run_metadata(),
     }
     if with_true_k:

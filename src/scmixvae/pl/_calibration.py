@@ -8,6 +8,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ..tl import calibration as calibration_bins
+from ..tl._metrics import expected_calibration_error
 from ._utils import finish, new_axes
 
 
@@ -50,7 +51,7 @@ def calibration(
     bins = calibration_bins(adata, reference_key, key, n_bins=n_bins)
     fig, ax = new_axes(ax, (3.6, 3.6))
     weights = bins.n_cells / bins.n_cells.sum()
-    ece = float((weights * (bins.accuracy - bins.confidence).abs()).sum())
+    ece = expected_calibration_error(bins)
     ax.bar(
         bins.low,
         bins.accuracy,

@@ -59,9 +59,7 @@ def matched_accuracy(labels, reference) -> float:
     0.5
 
     """
-    table = contingency(labels, reference).to_numpy()
-    rows, cols = linear_sum_assignment(table, maximize=True)
-    return float(table[rows, cols].sum() / table.sum())
+    return float(matched_cells(labels, reference).mean())
 
 
 def adjusted_rand_index(labels, reference) -> float:
@@ -240,3 +238,9 @@ def calibration(
     result.insert(0, "low", edges[result.index])
     result.insert(1, "high", edges[result.index + 1])
     return result.reset_index(drop=True)[["low", "high", "n_cells", "confidence", "accuracy"]]
+
+
+def expected_calibration_error(bins: pd.DataFrame) -> float:
+    """``Σ n_cells · |accuracy − confidence| / Σ n_cells`` over :func:`calibration`'s bins."""
+    gaps = (bins["accuracy"] - bins["confidence"]).abs()
+    return float((bins["n_cells"] * gaps).sum() / bins["n_cells"].sum())
