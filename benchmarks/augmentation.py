@@ -37,6 +37,7 @@ from variants import COLD_START, PAPER, variant_kwargs
 import scmixvae
 from scmixvae._expression import log_normalise
 from scmixvae.augment import GenerativeAugmenter
+from scmixvae.train._augmenter_fit import AugmenterFit
 
 RESULTS = results_path("augmentation.jsonl")
 AUGMENTATIONS = ["none", "dropout", "thinning", "generative"]
@@ -60,7 +61,7 @@ def ablation(dataset: str, augmentation: str, seed: int, fit_kwargs: dict, confi
     start = time.perf_counter()
     augmenter_s = 0.0
     if augmentation == "generative":
-        model._fit_augmenter(fit_kwargs)
+        AugmenterFit(model, fit_kwargs).on_fit_start(None, model.module)
         augmenter_s = time.perf_counter() - start
     model.train(accelerator="cpu", **QUIET, **train_kwargs)
     mixture_s = time.perf_counter() - start - augmenter_s

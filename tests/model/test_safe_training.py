@@ -58,9 +58,10 @@ def test_non_finite_loss_names_the_term_and_keeps_finite_weights(model, monkeypa
 
 def test_keyboard_interrupt_leaves_a_usable_model(model, small_adata):
     interrupt = RaiseAt(epoch=1, batch=1, error=KeyboardInterrupt())
-    with pytest.warns(UserWarning, match="interrupted in epoch 2 of 5"):
+    with pytest.warns(UserWarning, match="interrupted in epoch 2 of 5") as warned:
         with pytest.raises(KeyboardInterrupt):
             model.train(max_epochs=5, batch_size=64, callbacks=[interrupt], **QUIET)
+    assert warned[0].filename == __file__  # the warning points at the user's call
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     assert model.is_trained_
     assert len(model.history["train_loss"]) == 1  # the one finished epoch

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import signal
 import threading
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +32,35 @@ class InterruptRecorder(Callback):
             self.interrupted = True
             self.epoch = trainer.current_epoch
             self.history = dict(getattr(trainer.logger, "history", None) or {})
+
+
+@contextmanager
+def usable_after_interrupt(
+    model, recorder: InterruptRecorder, max_epochs: int, resumable: bool
+) -> Iterator[None]:
+    """Turn Lightning's exit after Ctrl+C back into a KeyboardInterrupt, with a usable model.
+
+    The model keeps the weights of its last step and gains the history logged so far (after
+    any earlier training's); ``recorder`` must be among the training's callbacks. Any other
+    exit is left alone.
+    """
+    was_trained = model.is_trained_
+    try:
+        yield
+    except SystemExit:
+        if not recorder.interrupted:
+            raise
+        restore_interrupt_handler()
+        model.history_ = merge_history(model.history_ if was_trained else None, recorder.history)
+        model.is_trained_ = True
+        warnings.warn(
+            f"Training interrupted in epoch {recorder.epoch + 1} of {max_epochs}. The model "
+            "keeps the weights of its last step and can be used, saved or trained further"
+            + (" (resume=True continues from the last checkpoint)." if resumable else "."),
+            UserWarning,
+            stacklevel=4,
+        )
+        raise KeyboardInterrupt from None
 
 
 def restore_interrupt_handler() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -11,18 +10,17 @@ import scvi
 from scvi.model.base import UnsupervisedTrainingMixin
 
 from .._budget import epochs_for
-from ..augment import GenerativeAugmenter
 from ..start import sample_cells
+from ..train._augmenter_fit import AugmenterFit
 from ..train._batch_norm import BatchNormCalibration
 from ._safe_training import (
     CHECKPOINT_NAME,
     EpochCheckpoint,
     InterruptRecorder,
-    merge_history,
-    restore_interrupt_handler,
+    usable_after_interrupt,
 )
 from ._training_output import ProgressLines, quiet_third_party
-from ._validation import data_source, get_matrix, training_split_options
+from ._validation import training_split_options
 
 # Default training length, in cells seen: ~1,200 steps of 256 cells. It keeps a full Zeisel
 # training (3,005 cells x 4,000 genes) under 5 minutes on 2 CPU cores (benchmarks/).
@@ -156,71 +154,30 @@ class TrainingMixin(UnsupervisedTrainingMixin):
         if trainer_kwargs.get("enable_progress_bar", True) and not sys.stderr.isatty():
             trainer_kwargs["enable_progress_bar"] = False
             callbacks.append(ProgressLines(max_epochs))
-        was_trained = self.is_trained_
         # Inference leaves the module in eval mode, which Lightning would keep.
         self.module.train()
-        self._fit_augmenter(augmenter_kwargs or {})
         sampled_cells = self._sampled_cells()
+        callbacks.append(AugmenterFit(self, augmenter_kwargs))
         callbacks.append(self.type_start.schedule(self, sampled_cells, max_epochs))
         callbacks.append(BatchNormCalibration(self, sampled_cells))
-        try:
-            with quiet_third_party(not verbose):
-                super().train(
-                    max_epochs=max_epochs,
-                    accelerator=accelerator,
-                    devices=devices,
-                    train_size=train_size,
-                    validation_size=validation_size,
-                    shuffle_set_split=shuffle_set_split,
-                    batch_size=batch_size,
-                    early_stopping=early_stopping,
-                    datasplitter_kwargs=datasplitter_kwargs,
-                    plan_kwargs=plan_kwargs,
-                    callbacks=callbacks,
-                    **trainer_kwargs,
-                )
-        except SystemExit:  # Lightning's answer to Ctrl+C
-            if not recorder.interrupted:
-                raise
-            restore_interrupt_handler()
-            self.history_ = merge_history(self.history_ if was_trained else None, recorder.history)
-            self.is_trained_ = True
-            warnings.warn(
-                f"Training interrupted in epoch {recorder.epoch + 1} of {max_epochs}. The model "
-                "keeps the weights of its last step and can be used, saved or trained further"
-                + (" (resume=True continues from the last checkpoint)." if checkpoint_dir else "."),
-                UserWarning,
-                stacklevel=2,
+        interrupt = usable_after_interrupt(self, recorder, max_epochs, checkpoint_dir is not None)
+        with interrupt, quiet_third_party(not verbose):
+            super().train(
+                max_epochs=max_epochs,
+                accelerator=accelerator,
+                devices=devices,
+                train_size=train_size,
+                validation_size=validation_size,
+                shuffle_set_split=shuffle_set_split,
+                batch_size=batch_size,
+                early_stopping=early_stopping,
+                datasplitter_kwargs=datasplitter_kwargs,
+                plan_kwargs=plan_kwargs,
+                callbacks=callbacks,
+                **trainer_kwargs,
             )
-            raise KeyboardInterrupt from None
         if check_state_collapse:
             self._warn_if_state_collapsed(sampled_cells)
-
-    def _fit_augmenter(self, fit_kwargs: dict) -> None:
-        """Train a generative augmenter that is not trained yet on all cells, then freeze it."""
-        augmenter = self.module.augmenter
-        if not isinstance(augmenter, GenerativeAugmenter):
-            if fit_kwargs:
-                raise ValueError(
-                    "augmenter_kwargs apply to a generative augmenter only; this model uses "
-                    f"{type(augmenter).__name__}. Drop them, or build the model with "
-                    'augmentation="generative".'
-                )
-            return
-        if bool(augmenter.frozen):
-            if fit_kwargs:
-                warnings.warn(
-                    "augmenter_kwargs are ignored: the generative augmenter is already trained "
-                    "and frozen.",
-                    UserWarning,
-                    stacklevel=3,
-                )
-            return
-        data, layer = data_source(self.adata, self.registry_["setup_args"])
-        seed = {} if scvi.settings.seed is None else {"seed": scvi.settings.seed}
-        fit_kwargs = {"device": self.module.device} | seed | fit_kwargs
-        self.augmenter_history_ = augmenter.fit(get_matrix(data, layer), **fit_kwargs)
-        augmenter.freeze()
 
     def _sampled_cells(self) -> np.ndarray:
         """Up to 20,000 random cells (seeded): for the start, its merge and batch norm."""
