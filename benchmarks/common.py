@@ -58,6 +58,21 @@ def load(name: str) -> tuple[anndata.AnnData, str]:
         n_types, seed = (int(value) for value in simulation.groups())
         adata = scmixvae.datasets.simulate(n_cells=6000, n_types=n_types, n_genes=1000, seed=seed)
         return adata, "type"
+    # large<T>s<seed>[n<cells>]: 2,000 genes and 20,000 cells unless n<cells> says otherwise
+    # (more than the start samples); "hard" adds Zipf sizes (exponent 1.5, rare types),
+    # 2 markers a type and 1,500 counts a cell.
+    large = re.fullmatch(r"(large|hard)(\d+)s(\d+)(?:n(\d+))?", name)
+    if large:
+        kind, n_types, seed = large.group(1), int(large.group(2)), int(large.group(3))
+        harder = {"imbalance": 1.5, "n_markers": 2, "library_size": 1500.0}
+        adata = scmixvae.datasets.simulate(
+            n_cells=int(large.group(4) or 20_000),
+            n_types=n_types,
+            n_genes=2000,
+            seed=seed,
+            **(harder if kind == "hard" else {}),
+        )
+        return adata, "type"
     raise ValueError(name)
 
 

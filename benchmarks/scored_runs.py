@@ -46,6 +46,11 @@ def run_one(dataset: str, method: str, seed: int, methods: dict, results: Path) 
     return row
 
 
+def _dataset_order(dataset: str) -> tuple:
+    """The benchmark datasets first, in their order; any other after them, by name."""
+    return (DATASETS.index(dataset), "") if dataset in DATASETS else (len(DATASETS), dataset)
+
+
 def results_table(results: Path, methods) -> tuple[list[str], pd.DataFrame]:
     """Markdown rows (mean ± s.d. over seeds) of the last run of each dataset / method / seed."""
     rows = read_rows(results)
@@ -64,7 +69,7 @@ def results_table(results: Path, methods) -> tuple[list[str], pd.DataFrame]:
     order = {m: i for i, m in enumerate(methods)}
     for (dataset, method), group in sorted(
         latest.groupby(["dataset", "method"]),
-        key=lambda g: (DATASETS.index(g[0][0]), order[g[0][1]]),
+        key=lambda g: (_dataset_order(g[0][0]), order[g[0][1]]),
     ):
         speed = group["cells_per_s"].dropna()
         seeds = ",".join(map(str, sorted(group.seed)))

@@ -17,9 +17,6 @@ from __future__ import annotations
 import argparse
 import time
 import warnings
-from collections import defaultdict
-from contextlib import ExitStack
-from unittest import mock
 
 import scvi
 from common import (
@@ -30,7 +27,7 @@ from common import (
     run_metadata,
     write_table,
 )
-from lightning.pytorch.callbacks import Callback
+from timing import EpochTimer, timed_phases
 
 import scmixvae
 import scmixvae.start._merge_step as merge_step
@@ -52,42 +49,11 @@ PHASES = {
 }
 
 
-class Timer(Callback):
-    """Wall time of every training epoch and of every validation."""
-
-    def __init__(self):
-        self.epochs: list[float] = []
-        self.validation = 0.0
-
-    def on_train_epoch_start(self, trainer, pl_module):
-        self._epoch = time.perf_counter()
-
-    def on_train_epoch_end(self, trainer, pl_module):
-        self.epochs.append(time.perf_counter() - self._epoch)
-
-    def on_validation_start(self, trainer, pl_module):
-        self._validation = time.perf_counter()
-
-    def on_validation_end(self, trainer, pl_module):
-        self.validation += time.perf_counter() - self._validation
-
-
-def timed(function, seconds: dict, phase: str):
-    def wrapper(*args, **kwargs):
-        start = time.perf_counter()
-        try:
-            return function(*args, **kwargs)
-        finally:
-            seconds[phase] += time.perf_counter() - start
-
-    return wrapper
-
-
 def scvi_epoch(adata, epochs: int = 3) -> float:
     """Mean seconds of an SCVI epoch after the first, batch :data:`BATCH`, all cells."""
     scvi.model.SCVI.setup_anndata(adata, layer="counts")
     model = scvi.model.SCVI(adata)
-    timer = Timer()
+    timer = EpochTimer()
     model.train(max_epochs=epochs, batch_size=BATCH, train_size=1.0, callbacks=[timer], **QUIET)
     return sum(timer.epochs[1:]) / (epochs - 1)
 
@@ -97,16 +63,9 @@ def run(n_cells: int, seed: int = 0) -> dict:
     scvi.settings.seed = seed
     scmixvae.CplMixVAE.setup_anndata(adata, layer="counts")
     model = scmixvae.CplMixVAE(adata, n_categories=N_TYPES)
-    seconds: dict[str, float] = defaultdict(float)
-    timer = Timer()
-    with ExitStack() as stack:
-        for phase, (module, name) in PHASES.items():
-            wrapped = timed(getattr(module, name), seconds, phase)
-            stack.enter_context(mock.patch.object(module, name, wrapped))
-        collapse = timed(scmixvae.CplMixVAE._warn_if_state_collapsed, seconds, "state check")
-        stack.enter_context(
-            mock.patch.object(scmixvae.CplMixVAE, "_warn_if_state_collapsed", collapse)
-        )
+    timer = EpochTimer()
+    phases = PHASES | {"state check": (scmixvae.CplMixVAE, "_warn_if_state_collapsed")}
+    with timed_phases(phases) as seconds:
         start = time.perf_counter()
         model.train(batch_size=BATCH, callbacks=[timer], **QUIET)
         total = time.perf_counter() - start

@@ -15,7 +15,7 @@ from scmixvae.start import (
     merge_categories,
     neighbour_connectivity,
 )
-from scmixvae.start._merge_step import merge_evidence, merge_over_clusters
+from scmixvae.start._merge_step import merge_evidence, merge_over_clusters, teacher_embedding
 
 
 def _two_types_in_four_clusters():
@@ -232,11 +232,33 @@ def test_the_merge_reads_every_arm_and_the_teachers_centroids(small_adata):
     assert np.allclose(embedding, embedded)
     module.train()
     torch.manual_seed(0)
-    merge_over_clusters(model, cells, 4)
+    merge_over_clusters(model, cells, cells, 4)
     connectivity = neighbour_connectivity(embedding, clusters, 8)
     representative = merge_categories(scores, clusters, 4, connectivity)
     assert torch.equal(module.teacher.category, torch.as_tensor(representative))
     assert int(module.active.sum()) == 4 and module.training
+
+
+def test_the_merge_counts_neighbours_on_every_cell_and_scores_the_judged_ones(small_adata):
+    model = _overcluster_model(small_adata)
+    counts = small_adata.layers["counts"].toarray().astype("float32")
+    fit_cluster_teacher(model.module.teacher, counts, seed=0)
+    cells, judged = np.arange(small_adata.n_obs), np.arange(0, small_adata.n_obs, 3)
+    torch.manual_seed(0)
+    scores, judged_clusters, _, _ = merge_evidence(model, judged)
+    embedding, clusters = teacher_embedding(model, cells)
+    with torch.no_grad():
+        x = torch.as_tensor(counts)
+        assert np.allclose(embedding, model.module.teacher.embed(x).numpy(), atol=1e-5)
+        assert np.array_equal(clusters, model.module.teacher.nearest_centroid(x).numpy())
+    torch.manual_seed(0)
+    merge_over_clusters(model, cells, judged, 4)
+    connectivity = neighbour_connectivity(embedding, clusters, 8)
+    representative = merge_categories(scores, judged_clusters, 4, connectivity)
+    assert torch.equal(model.module.teacher.category, torch.as_tensor(representative))
+    # the graph of the judged cells alone would differ: the test can tell the two apart
+    judged_graph = neighbour_connectivity(embedding[judged], judged_clusters, 8)
+    assert not np.allclose(judged_graph, connectivity)
 
 
 def test_overcluster_needs_no_more_clusters_than_cells(small_adata):

@@ -5,6 +5,7 @@ import scvi
 import torch
 
 import scmixvae
+import scmixvae.start._type_start as type_start
 from scmixvae.start import TypeStart
 
 
@@ -64,3 +65,27 @@ def test_the_cold_start_fits_and_teaches_nothing(small_adata):
     assert _fit_start(schedule) == 0
     schedule.on_train_epoch_start(SimpleNamespace(current_epoch=9), None)
     assert int(model.module.active.sum()) == 4
+
+
+def test_the_merge_is_judged_on_at_most_max_merge_cells(small_adata, monkeypatch):
+    model = _model(small_adata, "overcluster")
+    cells = np.arange(0, small_adata.n_obs, 2)  # the sampled cells
+    schedule = model.type_start.schedule(model, cells, max_epochs=10)
+    _fit_start(schedule)
+    judged = []
+
+    def merge(model, sampled, indices, n_types):
+        assert sampled is cells and n_types == 4
+        judged.append(indices)
+
+    monkeypatch.setattr(type_start, "merge_over_clusters", merge)
+    monkeypatch.setattr(type_start, "MAX_MERGE_CELLS", 50)
+    schedule.on_train_epoch_start(SimpleNamespace(current_epoch=4), None)
+    assert judged == []  # not yet: the merge epoch is 5
+    schedule.on_train_epoch_start(SimpleNamespace(current_epoch=5), None)
+    (indices,) = judged
+    assert len(indices) == 50 and len(set(indices)) == 50 and np.isin(indices, cells).all()
+    # fewer sampled cells than the cap: all of them, in order
+    monkeypatch.setattr(type_start, "MAX_MERGE_CELLS", len(cells))
+    schedule.on_train_epoch_start(SimpleNamespace(current_epoch=5), None)
+    np.testing.assert_array_equal(judged[-1], cells)

@@ -180,5 +180,5 @@ class TrainingMixin(UnsupervisedTrainingMixin):
             self._warn_if_state_collapsed(sampled_cells)
 
     def _sampled_cells(self) -> np.ndarray:
-        """Up to 20,000 random cells (seeded): for the start, its merge and batch norm."""
+        """Up to 20,000 random cells (seeded): for the start and the batch-norm passes."""
         return sample_cells(self.adata.n_obs, scvi.settings.seed)

@@ -49,12 +49,7 @@ def merge_evidence(model, indices: np.ndarray) -> MergeEvidence:
     scores, clusters, libraries, embeddings = [], [], [], []
     try:
         with torch.inference_mode():
-            loader = model._make_data_loader(adata=model.adata, indices=indices, batch_size=1024)
-            for tensors in loader:
-                x = tensors[REGISTRY_KEYS.X_KEY].to(module.device).float()
-                batch_index = tensors.get(REGISTRY_KEYS.BATCH_KEY)
-                if batch_index is not None:
-                    batch_index = batch_index.to(module.device)
+            for x, batch_index in _batches(model, indices):
                 x_arm = x.expand(module.n_arms, *x.shape)
                 library = module.library_size(x_arm)
                 z, _ = module.encode(x_arm, library)
@@ -70,19 +65,45 @@ def merge_evidence(model, indices: np.ndarray) -> MergeEvidence:
     return MergeEvidence(*(torch.cat(part).numpy() for part in parts))
 
 
-def merge_over_clusters(model, indices: np.ndarray, n_types: int) -> None:
-    """Merge the model's categories into ``n_types``, judged on the cells ``indices``.
+@torch.inference_mode()
+def teacher_embedding(model, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the cells' teacher PCA coordinates and nearest centroids (no decoder runs)."""
+    teacher = model.module.teacher
+    embeddings = [teacher.embed(x) for x, _ in _batches(model, indices)]
+    embedding = torch.cat(embeddings)
+    return embedding.cpu().numpy(), teacher.nearest_centroid_to(embedding).cpu().numpy()
 
-    Must run before any category is masked: category ``k`` is the one taught centroid ``k``.
+
+def _batches(model, indices: np.ndarray):
+    """``(x, batch_index)`` of the cells ``indices`` on the module's device, 1,024 at a time."""
+    device = model.module.device
+    loader = model._make_data_loader(adata=model.adata, indices=indices, batch_size=1024)
+    for tensors in loader:
+        batch_index = tensors.get(REGISTRY_KEYS.BATCH_KEY)
+        x = tensors[REGISTRY_KEYS.X_KEY].to(device).float()
+        yield x, None if batch_index is None else batch_index.to(device)
+
+
+def merge_over_clusters(model, cells: np.ndarray, judged: np.ndarray, n_types: int) -> None:
+    """Merge the model's categories into ``n_types``.
+
+    The decoders' divergence is judged on the cells ``judged``; the clusters' shared
+    neighbours are counted on all of ``cells`` (a graph on fewer cells reaches further and
+    joins adjacent clusters more; ``benchmarks/merge_cells.md``). Must run before any
+    category is masked: category ``k`` is the one taught centroid ``k``.
     """
     module = model.module
-    evidence = merge_evidence(model, indices)
+    evidence = merge_evidence(model, judged)
     n_categories = evidence.scores.shape[1]
-    connectivity = neighbour_connectivity(evidence.embedding, evidence.clusters, n_categories)
+    if len(judged) == len(cells):
+        embedding, clusters = evidence.embedding, evidence.clusters
+    else:
+        embedding, clusters = teacher_embedding(model, cells)
+    connectivity = neighbour_connectivity(embedding, clusters, n_categories)
     groups = merge_categories(evidence.scores, evidence.clusters, n_types, connectivity)
     with torch.no_grad():
         module.merge_into(groups)
-    sizes = np.bincount(groups[evidence.clusters], minlength=n_categories)
+    sizes = np.bincount(groups[clusters], minlength=n_categories)
     model.category_names = names_by_size(module.active.cpu().numpy(), sizes)
 
 
