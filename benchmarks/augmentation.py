@@ -21,16 +21,7 @@ import numpy as np
 import pandas as pd
 import scvi
 import torch
-from common import (
-    QUIET,
-    append_row,
-    command_line,
-    load,
-    read_rows,
-    results_path,
-    run_metadata,
-    write_table,
-)
+from common import QUIET, Results, command_line, load, run_metadata
 from sklearn.linear_model import LogisticRegression
 from variants import COLD_START, PAPER, variant_kwargs
 
@@ -39,7 +30,7 @@ from scmixvae._expression import log_normalise
 from scmixvae.augment import GenerativeAugmenter
 from scmixvae.train._augmenter_fit import AugmenterFit
 
-RESULTS = results_path("augmentation.jsonl")
+RESULTS = Results("augmentation")
 AUGMENTATIONS = ["none", "dropout", "thinning", "generative"]
 #: The mixture model's settings: the package defaults, or the paper's (coupling weight 1, ...).
 # "defaults": the cold start, the default when these results were measured.
@@ -47,7 +38,7 @@ CONFIGS = {"defaults": COLD_START, "paper": variant_kwargs({})}
 
 
 def _write(row: dict) -> None:
-    append_row(RESULTS, row | run_metadata())
+    RESULTS.append(row | run_metadata())
 
 
 def ablation(dataset: str, augmentation: str, seed: int, fit_kwargs: dict, config: str) -> None:
@@ -141,7 +132,7 @@ def fidelity(dataset: str, seed: int, fit_kwargs: dict) -> None:
 
 
 def render() -> None:
-    rows = read_rows(RESULTS)
+    rows = RESULTS.rows()
 
     def fmt(series):
         return f"{series.mean():.3f} ± {series.std(ddof=0):.3f}"
@@ -214,7 +205,7 @@ def render() -> None:
             f"{distance(group.copy_distance)} | {distance(group.cell_distance)} | "
             f"{group.augmenter_s.mean():.0f} | {group.threads.iloc[-1]} |"
         )
-    write_table("augmentation.md", lines, rows)
+    RESULTS.write_table(lines, rows)
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ import os
 import platform
 import re
 import subprocess
+import textwrap
 from pathlib import Path
 
 import anndata
@@ -121,7 +122,7 @@ def command_line(doc: str) -> argparse.ArgumentParser:
 
 
 def dataset_seed_main(
-    doc: str, run, render, results: Path, datasets=tuple(DATASETS), options=None
+    doc: str, run, render, results: Results, datasets=tuple(DATASETS), options=None
 ) -> None:
     """Command line of a benchmark with one row per dataset and seed: run them, or render.
 
@@ -147,7 +148,7 @@ def dataset_seed_main(
         for seed in args.seed:
             rows = run(dataset, seed, **settings)
             for row in rows if isinstance(rows, list) else [rows]:
-                append_row(results, row)
+                results.append(row)
 
 
 def read_rows(path: Path) -> pd.DataFrame:
@@ -161,6 +162,49 @@ def append_row(path: Path, row: dict) -> None:
     with path.open("a") as handle:
         handle.write(json.dumps(row) + "\n")
     print(json.dumps(row), flush=True)
+
+
+class Results:
+    """One benchmark's results, ``results/<name>.jsonl``, and the table made from them.
+
+    Examples
+    --------
+    >>> results = Results("accuracy")
+    >>> results.path.name, results.table
+    ('accuracy.jsonl', 'accuracy.md')
+
+    """
+
+    def __init__(self, name: str, table: str | None = None):
+        self.path = results_path(f"{name}.jsonl")
+        self.table = table or f"{name}.md"
+
+    def append(self, row: dict) -> None:
+        """Append one row (:func:`append_row`)."""
+        append_row(self.path, row)
+
+    def rows(self) -> pd.DataFrame:
+        """Every row appended so far (:func:`read_rows`)."""
+        return read_rows(self.path)
+
+    def write_table(self, lines: list[str], rows: pd.DataFrame | None = None) -> None:
+        """Write the table from its markdown ``lines`` (:func:`write_table`)."""
+        write_table(self.table, lines, rows)
+
+
+def prose(text: str) -> list[str]:
+    """A table's text, written as an indented block, as markdown lines.
+
+    Examples
+    --------
+    >>> prose('''
+    ...     First line,
+    ...     second line.
+    ... ''')
+    ['First line,', 'second line.']
+
+    """
+    return textwrap.dedent(text).strip("\n").splitlines()
 
 
 def machine_line(latest: pd.DataFrame) -> str:

@@ -18,22 +18,13 @@ from __future__ import annotations
 
 import pandas as pd
 import scvi
-from common import (
-    DATASETS,
-    QUIET,
-    dataset_seed_main,
-    load,
-    read_rows,
-    results_path,
-    run_metadata,
-    write_table,
-)
+from common import DATASETS, QUIET, Results, dataset_seed_main, load, run_metadata
 from sklearn.metrics import roc_auc_score
 
 import scmixvae
 from scmixvae.tl._metrics import expected_calibration_error, matched_cells
 
-RESULTS = results_path("confidence.jsonl")
+RESULTS = Results("confidence")
 N_BINS = 10
 BIN_COLUMNS = ("n_cells", "confidence", "accuracy")
 
@@ -68,7 +59,7 @@ def run(dataset: str, seed: int) -> dict:
 
 
 def render() -> None:
-    rows = read_rows(RESULTS).drop_duplicates(["dataset", "seed"], keep="last")
+    rows = RESULTS.rows().drop_duplicates(["dataset", "seed"], keep="last")
     lines = [
         "# Confidence and misassignment (issue 28, target 3)",
         "",
@@ -105,7 +96,7 @@ def render() -> None:
                 f"{(cells.confidence * weights).sum():.3f} | "
                 f"{(cells.accuracy * weights).sum():.3f} |"
             )
-    write_table("confidence.md", lines, rows)
+    RESULTS.write_table(lines, rows)
 
 
 if __name__ == "__main__":

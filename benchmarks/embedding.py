@@ -23,7 +23,6 @@ cells without a subclass left out).
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import time
 
@@ -32,14 +31,14 @@ import pandas as pd
 import scvi
 import torch
 from baselines import pca_neighbors, scvi_neighbors
-from common import QUIET, git_commit, load, results_path, write_table
+from common import QUIET, Results, git_commit, load
 from scvi import REGISTRY_KEYS
 from sklearn.metrics import silhouette_score
 from sklearn.neighbors import NearestNeighbors
 
 import scmixvae
 
-RESULTS = results_path("embedding.jsonl")
+RESULTS = Results("embedding")
 #: Datasets embedded, and the label columns each is scored against.
 SCORED = {"zeisel7": ["class", "subclass"], "pbmc": ["bulk_labels"]}
 N_NEIGHBOURS = 15
@@ -112,7 +111,7 @@ def run(dataset: str, seed: int) -> list[dict]:
 
 
 def render() -> None:
-    rows = pd.DataFrame([json.loads(line) for line in RESULTS.read_text().splitlines()])
+    rows = RESULTS.rows()
     summary = (
         rows.groupby(["dataset", "labels", "space"], sort=False)
         .agg(
@@ -156,7 +155,7 @@ def render() -> None:
         "state, so structure below the K types (Zeisel's 47 subclasses under K = 7) is kept "
         "only as far as the state carries it.",
     ]
-    write_table("embedding.md", lines)
+    RESULTS.write_table(lines)
 
 
 def main() -> None:
@@ -168,10 +167,8 @@ def main() -> None:
     if not args.render:
         for seed in args.seed:
             for dataset in args.dataset:
-                rows = run(dataset, seed)
-                with open(RESULTS, "a") as handle:
-                    handle.writelines(json.dumps(row) + "\n" for row in rows)
-                print(json.dumps(rows[:3]), flush=True)
+                for row in run(dataset, seed):
+                    RESULTS.append(row)
     render()
 
 

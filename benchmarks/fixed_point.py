@@ -39,23 +39,14 @@ import pandas as pd
 import scvi
 import torch
 from baselines import leiden_at_k, pca_neighbors
-from common import (
-    QUIET,
-    append_row,
-    command_line,
-    load,
-    read_rows,
-    results_path,
-    run_metadata,
-    write_table,
-)
+from common import QUIET, Results, command_line, load, run_metadata
 from scvi import REGISTRY_KEYS
 from variants import DEFAULTS, oracle_teacher, setup_and_build, variant_kwargs
 
 import scmixvae
 from scmixvae.model._training import default_max_epochs
 
-RESULTS = results_path("fixed_point.jsonl")
+RESULTS = Results("fixed_point")
 MODES = (
     "cold",
     "true_types",
@@ -193,7 +184,7 @@ def train(dataset: str, seed: int, mode: str, n_states: int) -> dict:
 
 
 def render() -> None:
-    rows = read_rows(RESULTS)
+    rows = RESULTS.rows()
     # Rows from before --n-states ran with the default state dimension.
     rows["n_states"] = rows.get("n_states", pd.Series(2, index=rows.index)).fillna(2).astype(int)
     rows = rows.drop_duplicates(["dataset", "mode", "seed", "n_states"], keep="last")
@@ -230,7 +221,7 @@ def render() -> None:
             f"| {number(r.reassigned_acc, 3)} | {number(r.reassigned_kept, 3)} "
             f"| {number(r.start_acc, 3)} | {r.seconds:.0f} |"
         )
-    write_table("fixed_point.md", lines, rows)
+    RESULTS.write_table(lines, rows)
 
 
 def main() -> None:
@@ -245,7 +236,7 @@ def main() -> None:
     if args.render:
         render()
         return
-    append_row(RESULTS, train(args.dataset, args.seed, args.mode, args.n_states))
+    RESULTS.append(train(args.dataset, args.seed, args.mode, args.n_states))
 
 
 if __name__ == "__main__":

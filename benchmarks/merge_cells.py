@@ -19,15 +19,7 @@ from unittest import mock
 
 import numpy as np
 import scvi
-from common import (
-    QUIET,
-    dataset_seed_main,
-    load,
-    read_rows,
-    results_path,
-    run_metadata,
-    write_table,
-)
+from common import QUIET, Results, dataset_seed_main, load, run_metadata
 from sklearn.metrics import adjusted_rand_score
 
 import scmixvae
@@ -35,7 +27,7 @@ import scmixvae.start._type_start as type_start
 from scmixvae.start import merge_categories, neighbour_connectivity
 from scmixvae.start._merge_step import merge_evidence
 
-RESULTS = results_path("merge_cells.jsonl")
+RESULTS = Results("merge_cells")
 CELLS = (2_000, 4_000, 6_000, 10_000)
 DRAWS = 3
 
@@ -120,7 +112,7 @@ def subset_table(rows, prefix: str) -> list[str]:
 
 
 def render() -> None:
-    rows = read_rows(RESULTS).drop_duplicates(["dataset", "seed"], keep="last")
+    rows = RESULTS.rows().drop_duplicates(["dataset", "seed"], keep="last")
     graph_all = rows.dropna(subset=[f"graph_all_acc_{CELLS[0]}"])
     lines = [
         "# How many cells the merge must score (issue 32)",
@@ -152,7 +144,7 @@ def render() -> None:
         "",
         *subset_table(graph_all, "graph_all_"),
     ]
-    write_table("merge_cells.md", lines, rows)
+    RESULTS.write_table(lines, rows)
 
 
 if __name__ == "__main__":

@@ -24,15 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 import scvi
-from common import (
-    QUIET,
-    dataset_seed_main,
-    load,
-    read_rows,
-    results_path,
-    run_metadata,
-    write_table,
-)
+from common import QUIET, Results, dataset_seed_main, load, run_metadata
 from lightning.pytorch.callbacks import Callback
 from scipy.cluster.hierarchy import cut_tree
 from tree_k import largest_rise, merge_tree, trained_tree, tree_heights
@@ -42,7 +34,7 @@ from scmixvae.model._training import default_max_epochs
 from scmixvae.start._merge_step import merge_evidence
 from scmixvae.start._type_start import MERGE_FRACTION
 
-RESULTS = results_path("merge_tree.jsonl")
+RESULTS = Results("merge_tree")
 #: Further label levels scored beside the dataset's own.
 OTHER_LEVELS = {"zeisel47": "class"}
 
@@ -111,7 +103,7 @@ def run(dataset: str, seed: int) -> dict:
 
 
 def render() -> None:
-    rows = read_rows(RESULTS)
+    rows = RESULTS.rows()
     latest = rows.groupby(["dataset", "seed"]).tail(1)
     lines = [
         "# The merge tree and the number of types (issue 28 research)",
@@ -144,7 +136,7 @@ def render() -> None:
                     f"{within if own else '—'} | {values[rule - 2]:.3f} | {at_k} | "
                     f"{values[-1]:.3f} | {row.commit} |"
                 )
-    write_table("merge_tree.md", lines, latest)
+    RESULTS.write_table(lines, latest)
 
 
 if __name__ == "__main__":

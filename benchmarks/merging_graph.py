@@ -21,14 +21,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import torch
-from common import (
-    dataset_seed_main,
-    load,
-    read_rows,
-    results_path,
-    run_metadata,
-    write_table,
-)
+from common import Results, dataset_seed_main, load, run_metadata
 from merge_variants import greedy_modularity_merge
 from scipy.cluster.hierarchy import fcluster, linkage
 from sklearn.neighbors import NearestNeighbors
@@ -37,7 +30,7 @@ from variants import fitted_teacher
 import scmixvae
 from scmixvae.start._type_start import CLUSTERS_PER_TYPE
 
-RESULTS = results_path("merging_graph.jsonl")
+RESULTS = Results("merging_graph")
 COLUMNS = ["ceiling", "pca_average", "graph_modularity"]
 
 
@@ -78,7 +71,7 @@ def run(dataset: str, seed: int) -> dict:
 
 
 def render() -> None:
-    rows = read_rows(RESULTS).drop_duplicates(["dataset", "seed"], keep="last")
+    rows = RESULTS.rows().drop_duplicates(["dataset", "seed"], keep="last")
     columns = [f"{name}{suffix}" for name in COLUMNS for suffix in ("", "_ari")]
     mean = rows.groupby("dataset")[columns].mean()
     spread = rows.groupby("dataset")[columns].std().fillna(0.0)
@@ -107,7 +100,7 @@ def render() -> None:
         + " | ".join(f"{overall[name]:.3f} / {overall[name + '_ari']:.3f}" for name in COLUMNS)
         + " |"
     )
-    write_table("merging_graph.md", lines, rows)
+    RESULTS.write_table(lines, rows)
 
 
 if __name__ == "__main__":

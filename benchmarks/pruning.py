@@ -19,22 +19,13 @@ import time
 import pandas as pd
 import scvi
 import torch
-from common import (
-    QUIET,
-    append_row,
-    command_line,
-    load,
-    read_rows,
-    results_path,
-    run_metadata,
-    write_table,
-)
+from common import QUIET, Results, command_line, load, run_metadata
 from tree_k import merge_by_tree
 from variants import COLD_START
 
 import scmixvae
 
-RESULTS = results_path("pruning.jsonl")
+RESULTS = Results("pruning")
 #: dataset -> K_max, the upper bound pruning starts from.
 K_MAX = {"sim10": 20, "sim30": 60, "sim40": 80, "zeisel47": 70, "pbmc": 20}
 #: --start -> model arguments: the cold start the first rows were measured with, or the
@@ -84,7 +75,7 @@ def neighbour_discount(model) -> bool:
 
 
 def append(row: dict) -> None:
-    append_row(RESULTS, row)
+    RESULTS.append(row)
 
 
 def true_k_only(dataset: str, seed: int, start: str) -> None:
@@ -149,7 +140,7 @@ def run_one(dataset: str, seed: int, with_true_k: bool, start: str) -> dict:
 
 
 def render() -> None:
-    rows = read_rows(RESULTS)
+    rows = RESULTS.rows()
     rows["start"] = rows.get("start", pd.Series(index=rows.index)).fillna("cold")
     # Runs since the package recomputes batch-norm statistics after training record nothing.
     rows["batch_norm"] = rows.get("batch_norm", pd.Series(index=rows.index)).fillna("recomputed")
@@ -201,17 +192,15 @@ def render() -> None:
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for _, r in rows.iterrows():
-        true_acc = "" if pd.isna(r.get("true_k_acc")) else f"{r['true_k_acc']:.3f}"
-        true_ari = "" if pd.isna(r.get("true_k_ari")) else f"{r['true_k_ari']:.3f}"
-        lines.append(
-            f"| {r['dataset']} | {r['start']} | {r['batch_norm']} | {r['clustering_input']} "
-            f"| {r['discount']} | {r['seed']} "
-            f"| {r['k_true']} | {r['k_max']} | {r['k_chosen']} | {r['consensus_chosen']:.3f} "
-            f"| {r['n_rounds']} | {r['acc']:.3f} | {r['ari']:.3f} | {r['nmi']:.3f} "
-            f"| {true_acc} | {true_ari} | {r['train_s']:.0f} | {r['prune_s']:.0f} "
-            f"| {r['prune_s'] / r['train_s']:.2f} |"
-        )
-    write_table("pruning.md", lines, rows)
+        true_k_scores = [r.get("true_k_acc"), r.get("true_k_ari")]
+        scores = [r["consensus_chosen"], r["acc"], r["ari"], r["nmi"]]
+        cells = [r[name] for name in ["dataset", "start", "batch_norm", "clustering_input"]]
+        cells += [r[name] for name in ["discount", "seed", "k_true", "k_max", "k_chosen"]]
+        cells += [f"{scores[0]:.3f}", r["n_rounds"], *(f"{score:.3f}" for score in scores[1:])]
+        cells += ["" if pd.isna(score) else f"{score:.3f}" for score in true_k_scores]
+        cells += [f"{r['train_s']:.0f}", f"{r['prune_s']:.0f}", f"{r['prune_s'] / r['train_s']:.2f}"]
+        lines.append("| " + " | ".join(map(str, cells)) + " |")
+    RESULTS.write_table(lines, rows)
 
 
 def main() -> None:

@@ -8,16 +8,15 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from common import DATASETS, append_row, load, read_rows, run_metadata
+from common import DATASETS, Results, load, run_metadata
 
 import scmixvae
 
 
-def run_one(dataset: str, method: str, seed: int, methods: dict, results: Path) -> dict:
+def run_one(dataset: str, method: str, seed: int, methods: dict, results: Results) -> dict:
     """Run one method on one dataset and seed; append its scores to ``results``."""
     adata, label_key = load(dataset)
     k = adata.obs[label_key].nunique()
@@ -42,7 +41,7 @@ def run_one(dataset: str, method: str, seed: int, methods: dict, results: Path) 
         **extra,
         **run_metadata(),
     }
-    append_row(results, row)
+    results.append(row)
     return row
 
 
@@ -51,9 +50,9 @@ def _dataset_order(dataset: str) -> tuple:
     return (DATASETS.index(dataset), "") if dataset in DATASETS else (len(DATASETS), dataset)
 
 
-def results_table(results: Path, methods) -> tuple[list[str], pd.DataFrame]:
+def results_table(results: Results, methods) -> tuple[list[str], pd.DataFrame]:
     """Markdown rows (mean ± s.d. over seeds) of the last run of each dataset / method / seed."""
-    rows = read_rows(results)
+    rows = results.rows()
     latest = rows[rows.method.isin(list(methods))].drop_duplicates(
         ["dataset", "method", "seed"], keep="last"
     )

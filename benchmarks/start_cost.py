@@ -19,14 +19,7 @@ import time
 import warnings
 
 import scvi
-from common import (
-    QUIET,
-    append_row,
-    read_rows,
-    results_path,
-    run_metadata,
-    write_table,
-)
+from common import QUIET, Results, run_metadata
 from timing import EpochTimer, timed_phases
 
 import scmixvae
@@ -35,7 +28,7 @@ import scmixvae.start._type_start as type_start
 from scmixvae.train._batch_norm import BatchNormCalibration
 
 warnings.filterwarnings("ignore")
-RESULTS = results_path("start_cost.jsonl")
+RESULTS = Results("start_cost")
 N_GENES, N_TYPES, BATCH = 2_000, 50, 512
 
 #: phase -> (module, function name) wrapped to time it.
@@ -88,7 +81,7 @@ def run(n_cells: int, seed: int = 0) -> dict:
 
 
 def render() -> None:
-    rows = read_rows(RESULTS).drop_duplicates(["cells", "seed", "commit"], keep="last")
+    rows = RESULTS.rows().drop_duplicates(["cells", "seed", "commit"], keep="last")
     lines = [
         "# The fixed cost of a default training (issue 32)",
         "",
@@ -114,7 +107,7 @@ def render() -> None:
             f"| {r.validation_s:.1f} | {r.fixed_s:.1f} | {r.fixed_s / r.scvi_epoch_s:.1f} "
             f"| {phases} | {r.commit} |"
         )
-    write_table("start_cost.md", lines, rows)
+    RESULTS.write_table(lines, rows)
 
 
 def main() -> None:
@@ -126,7 +119,7 @@ def main() -> None:
     if not args.render:
         for n_cells in args.cells:
             row = run(n_cells, args.seed)
-            append_row(RESULTS, row)
+            RESULTS.append(row)
             print(row)
     render()
 

@@ -20,22 +20,14 @@ import warnings
 import numpy as np
 import pandas as pd
 import scvi
-from common import (
-    QUIET,
-    append_row,
-    machine_line,
-    read_rows,
-    results_path,
-    run_metadata,
-    write_table,
-)
+from common import QUIET, Results, machine_line, run_metadata
 from timing import EpochTimer, timed_phases
 
 import scmixvae
 import scmixvae.start._type_start as type_start
 
 warnings.filterwarnings("ignore")
-RESULTS = results_path("throughput.jsonl")
+RESULTS = Results("throughput")
 N_CELLS, N_GENES, N_TYPES, BATCH = 20_000, 2_000, 50, 512
 METHODS = ["scvi", "cplmix_a1", "cplmix_a2", "cplmix_a3", "cplmix_a5"]
 
@@ -77,12 +69,12 @@ def run(method: str, epochs: int, seed: int = 0) -> dict:
         "batch_size": BATCH,
         **run_metadata(),
     }
-    append_row(RESULTS, row)
+    RESULTS.append(row)
     return row
 
 
 def render() -> None:
-    rows = read_rows(RESULTS).drop_duplicates("method", keep="last")
+    rows = RESULTS.rows().drop_duplicates("method", keep="last")
     rows = rows.set_index("method").loc[[m for m in METHODS if m in set(rows["method"])]]
     scvi_epoch = rows.loc["scvi", "epoch_s"] if "scvi" in rows.index else np.nan
     one_arm = rows.loc["cplmix_a1", "epoch_s"] if "cplmix_a1" in rows.index else np.nan
@@ -116,12 +108,12 @@ def render() -> None:
         "`a8a7be7`: the NB's mean and broadcast dispersion made only when read (not every step).",
         "SCVI's own epoch varied by 10 % between runs of the same code (5.06 and 5.61 s).",
     ]
-    write_table("throughput.md", lines)
+    RESULTS.write_table(lines)
 
 
 def history_table() -> list[str]:
     """Epoch seconds of every measurement, one column per commit (oldest first)."""
-    rows = read_rows(RESULTS)
+    rows = RESULTS.rows()
     # The first measurements predate the commit field; they ran at 1db68f4.
     rows["commit"] = rows.get("commit", pd.Series(index=rows.index)).fillna("1db68f4")
     table = rows.drop_duplicates(["method", "commit"], keep="last").pivot(

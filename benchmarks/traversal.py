@@ -28,18 +28,10 @@ import argparse
 import json
 
 import pandas as pd
-from common import read_rows, results_path, run_metadata, write_table
-from state_measures import (
-    DATASETS,
-    PURE,
-    STATE_RANGES,
-    VARIANTS,
-    measure,
-    summarise,
-    trained_model,
-)
+from common import Results, run_metadata
+from state_measures import DATASETS, PURE, STATE_RANGES, VARIANTS, measure, summarise, trained_model
 
-RESULTS = results_path("traversal.jsonl")
+RESULTS = Results("traversal")
 
 
 def run(dataset: str, variant: str, seed: int) -> dict:
@@ -54,10 +46,8 @@ def run(dataset: str, variant: str, seed: int) -> dict:
         "per_type": per_type,
         **run_metadata(),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    with RESULTS.open("a") as handle:
-        handle.write(json.dumps(row) + "\n")
-    print(json.dumps(row | summarise(pd.DataFrame(per_type), "all")), flush=True)
+    RESULTS.append(row)
+    print(json.dumps(summarise(pd.DataFrame(per_type), "all")), flush=True)
     return row
 
 
@@ -87,7 +77,7 @@ def cell(values: pd.Series) -> str:
 
 
 def render() -> None:
-    rows = read_rows(RESULTS)
+    rows = RESULTS.rows()
     rows = rows.drop_duplicates(["dataset", "variant", "seed"], keep="last")
     summaries = []
     for per_type in rows["per_type"]:
@@ -126,7 +116,7 @@ def render() -> None:
                 back = [cell(group[f"{prefix}.{state_range}.{c}"]) for c in TRAVERSAL_COLUMNS]
                 back.append(commits)
                 lines.append("| " + " | ".join([*front, state_range, *back]) + " |")
-    write_table("traversal.md", lines, rows)
+    RESULTS.write_table(lines, rows)
 
 
 if __name__ == "__main__":

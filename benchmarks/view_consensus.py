@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import torch
-from common import dataset_seed_main, load, read_rows, results_path, run_metadata, write_table
+from common import Results, dataset_seed_main, load, run_metadata
 from scipy.optimize import linear_sum_assignment
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
@@ -30,7 +30,7 @@ import scmixvae
 from scmixvae._expression import pearson_residuals
 from scmixvae.model._consensus import category_consensus, select_round
 
-RESULTS = results_path("view_consensus.jsonl")
+RESULTS = Results("view_consensus")
 VIEWS = ("seed", "bootstrap")
 ARMS = (2, 4)
 THRESHOLD = 0.95
@@ -120,7 +120,7 @@ def run_views(dataset: str, seed: int) -> list[dict]:
 
 
 def render() -> None:
-    rows = read_rows(RESULTS)
+    rows = RESULTS.rows()
     latest = rows.drop_duplicates(["dataset", "seed", "view", "n_arms"], keep="last")
     lines = [
         "# Consensus of clusterings of different views, and K (issue 28 research)",
@@ -141,7 +141,7 @@ def render() -> None:
             f"{within} | {r.acc_chosen:.3f} | {r.consensus_at_true_k:.3f} | "
             f"{r.acc_at_true_k:.3f} | {r.commit} |"
         )
-    write_table("view_consensus.md", lines, latest)
+    RESULTS.write_table(lines, latest)
 
 
 if __name__ == "__main__":

