@@ -38,14 +38,14 @@ class InferenceMixin:
         """One pass over the cells: per-arm ``log q(c | x)`` and the state under the consensus."""
         self._check_if_trained(warn=False)
         adata = self._validate_anndata(adata)
-        if indices is not None and len(indices) == 0:
-            module = self.module
-            widths = (module.n_slots, module.n_states, module.n_states)
-            return Posteriors(*(np.zeros((0, module.n_arms, w), np.float32) for w in widths))
-        loader = self._make_data_loader(adata=adata, indices=indices, batch_size=batch_size)
         module = self.module
+        n_cells = adata.n_obs if indices is None else len(indices)
+        post = Posteriors.empty(n_cells, module.n_arms, module.n_slots, module.n_states)
+        if n_cells == 0:
+            return post
+        loader = self._make_data_loader(adata=adata, indices=indices, batch_size=batch_size)
         module.eval()
-        log_qs, states, kls = [], [], []
+        start = 0
         for tensors in loader:
             x = tensors[REGISTRY_KEYS.X_KEY].to(module.device)
             batch_index = tensors.get(REGISTRY_KEYS.BATCH_KEY)
@@ -59,10 +59,10 @@ class InferenceMixin:
                 + (state_var + (state_mean - prior_mean) ** 2) / prior_var
                 - 1.0
             )
-            for part, value in zip((log_qs, states, kls), (log_q, state_mean, kl), strict=True):
-                part.append(value.transpose(0, 1).cpu())
-        parts = (log_qs, states, kls)
-        return Posteriors(*(torch.cat(part).numpy() for part in parts))
+            rows = slice(start, start + len(x))
+            post.fill(rows, log_q, state_mean, kl)
+            start = rows.stop
+        return post
 
     def _labels(self, codes: np.ndarray) -> pd.Categorical:
         """Category codes as a categorical of names: those that occur, "0", "1", ... in order."""

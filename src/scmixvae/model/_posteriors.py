@@ -10,24 +10,38 @@ import numpy as np
 
 @dataclass
 class Posteriors:
-    """What one inference pass over the cells yields (numpy, cells first)."""
+    """What one inference pass over the cells yields (numpy, cells first).
 
-    log_q: np.ndarray  # (n, A, K) per-arm log q(c | x)
+    Kept per cell as the pass goes, not as the per-arm ``log q(c | x)`` of every category:
+    at a million cells and 2K categories of 2 arms those alone would take 1.6 GB.
+    """
+
+    consensus_prob: np.ndarray  # (n, K) arm-averaged q(c | x)
+    arm_codes: np.ndarray  # (n, A) each arm's most probable category
     state: np.ndarray  # (n, A, S) mean of q(s | c*, x) under the consensus type c*
     state_kl: np.ndarray  # (n, A, S) KL(q(s | c*, x) || p(s | c*)) per state dimension
 
-    @cached_property
-    def consensus_prob(self) -> np.ndarray:
-        """Arm-averaged type probabilities, ``(n, K)``."""
-        return np.exp(self.log_q).mean(axis=1)
+    @classmethod
+    def empty(cls, n_cells: int, n_arms: int, n_categories: int, n_states: int) -> Posteriors:
+        """Zeroed arrays for ``n_cells`` cells, to be filled by :meth:`fill`."""
+        per_state = (n_cells, n_arms, n_states)
+        return cls(
+            np.zeros((n_cells, n_categories), np.float32),
+            np.zeros((n_cells, n_arms), np.int64),
+            np.zeros(per_state, np.float32),
+            np.zeros(per_state, np.float32),
+        )
+
+    def fill(self, rows: slice, log_q, state, state_kl) -> None:
+        """Write one minibatch, given as ``(A, B, ·)`` torch tensors, into the cells ``rows``."""
+        self.consensus_prob[rows] = log_q.exp().mean(0).cpu().numpy()
+        self.arm_codes[rows] = log_q.argmax(-1).transpose(0, 1).cpu().numpy()
+        self.state[rows] = state.transpose(0, 1).cpu().numpy()
+        self.state_kl[rows] = state_kl.transpose(0, 1).cpu().numpy()
 
     @cached_property
     def consensus_code(self) -> np.ndarray:
         return self.consensus_prob.argmax(axis=1)
-
-    @cached_property
-    def arm_codes(self) -> np.ndarray:
-        return self.log_q.argmax(axis=2)
 
     @cached_property
     def agreement(self) -> np.ndarray:
