@@ -246,8 +246,19 @@ def test_training_stops_at_the_next_minibatch_after_sigterm():
         cli_signals.TERMINATED.clear()
 
 
+@pytest.fixture
+def python_sigint_handler():
+    """Python's own Ctrl+C handler during the test, even where the tests were started with
+    SIGINT ignored (a background job of a shell without job control: `nohup pytest &`)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.parametrize("write", ["file", "folder"])
-def test_ctrl_c_inside_a_write_arrives_after_it_and_leaves_nothing(tmp_path, write):
+def test_ctrl_c_inside_a_write_arrives_after_it_and_leaves_nothing(
+    tmp_path, write, python_sigint_handler
+):
     target = tmp_path / "out"
     finished = []
     with pytest.raises(KeyboardInterrupt):

@@ -79,14 +79,15 @@ def test_fewer_types_with_cells_and_small_types_are_reported(merged_model, monke
     model = merged_model
     posteriors = model._posteriors(None, None, None)
     # Make every cell of one type go to another, and one more type tiny.
-    log_q = posteriors.log_q.copy()
+    prob, arm_codes = posteriors.consensus_prob.copy(), posteriors.arm_codes.copy()
     slots = model._active_slots()
     codes = posteriors.consensus_code
     moved = np.flatnonzero(codes == slots[3])  # all of type 3 ...
     moved = np.concatenate([moved, np.flatnonzero(codes == slots[2])[3:]])  # ... and most of 2
-    log_q[moved] = -np.inf
-    log_q[moved, :, slots[0]] = 0.0
-    forged = type(posteriors)(log_q, posteriors.state, posteriors.state_kl)
+    prob[moved] = 0.0
+    prob[moved, slots[0]] = 1.0
+    arm_codes[moved] = slots[0]
+    forged = type(posteriors)(prob, arm_codes, posteriors.state, posteriors.state_kl)
     monkeypatch.setattr(model, "_posteriors", lambda *args: forged)
     with pytest.warns(UserWarning) as caught:
         model.annotate()
@@ -108,7 +109,7 @@ def test_a_collapsed_state_dimension_is_warned_about(merged_model, monkeypatch):
     real = model._posteriors(None, None, None)
     collapsed = real.state_kl.copy()
     collapsed[..., 1] = 0.001
-    forged = type(real)(real.log_q, real.state, collapsed)
+    forged = type(real)(real.consensus_prob, real.arm_codes, real.state, collapsed)
     monkeypatch.setattr(model, "_posteriors", lambda *args: forged)
     with pytest.warns(UserWarning, match=r"State dimension\(s\) \['dim1'\] carry almost nothing"):
         model._warn_if_state_collapsed(np.arange(model.adata.n_obs))
