@@ -100,7 +100,8 @@ def render() -> None:
     # time is one epoch alone.
     rows["start"] = rows.get("start", pd.Series(index=rows.index)).fillna("random")
     rows["train_s"] = rows.get("train_s", pd.Series(index=rows.index)).fillna(rows.epoch_s)
-    rows = rows.drop_duplicates(["n_cells", "backed", "start"], keep="last")
+    rows["commit"] = rows.get("commit", pd.Series(index=rows.index)).fillna("")
+    rows = rows.drop_duplicates(["n_cells", "backed", "start", "commit"], keep="last")
     rows = rows.sort_values(["start", "backed", "n_cells"])
     lines = [
         "# Scale: one epoch and one annotation, up to a million cells (issues 7, 32)",
@@ -113,18 +114,20 @@ def render() -> None:
         "defaults, whose one epoch includes the start (k-means on 20,000 sampled cells, the",
         "merge, the batch-norm passes; `start_cost.md`); `random`, the cold start, the default",
         "when those rows ran: the epoch alone. Peak RSS is the process's high-water mark and",
-        "includes the loaded matrix; the target is peak ≤ matrix + 3 GiB.",
+        "includes the loaded matrix; the target is peak ≤ matrix + 3 GiB. At 5170caa inference",
+        "still joined every arm's log-probability of every category at the end (1.6 GB at a",
+        "million cells); 8937ba6 keeps per cell only what it reports.",
         "",
         "| cells | start | storage | matrix GiB | read s | train s | annotate s "
-        "| peak RSS GiB | peak − matrix GiB |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| peak RSS GiB | peak − matrix GiB | commit |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for _, r in rows.iterrows():
         storage = "backed h5ad" if r.backed else "in memory"
         lines.append(
             f"| {r.n_cells:,} | {r.start} | {storage} | {r.matrix_gib:.2f} | {r.read_s:.0f} "
             f"| {r.train_s:.0f} | {r.annotate_s:.0f} | {r.peak_rss_gib:.2f} "
-            f"| {r.peak_minus_matrix_gib:.2f} |"
+            f"| {r.peak_minus_matrix_gib:.2f} | {r.commit} |"
         )
     RESULTS.write_table(lines, rows)
 
