@@ -116,7 +116,7 @@ def render() -> None:
         "when those rows ran: the epoch alone. Peak RSS is the process's high-water mark and",
         "includes the loaded matrix; the target is peak ≤ matrix + 3 GiB. At 5170caa inference",
         "still joined every arm's log-probability of every category at the end (1.6 GB at a",
-        "million cells); 8937ba6 keeps per cell only what it reports.",
+        "million cells); from 8937ba6 on it keeps per cell only what it reports.",
         "",
         "| cells | start | storage | matrix GiB | read s | train s | annotate s "
         "| peak RSS GiB | peak − matrix GiB | commit |",
