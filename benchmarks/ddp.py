@@ -184,13 +184,12 @@ def main() -> None:
     else:
         for seed in args.seed:
             for devices, threads, factor, batch in SETTINGS.values():
-                folder = tempfile.mkdtemp(prefix="scmixvae_ddp_")
                 command = [sys.executable, __file__, "one", "--seed", str(seed)]
-                command += ["--fingerprints", folder]
                 command += ["--devices", str(devices), "--threads", str(threads)]
                 command += ["--epoch-factor", str(factor), "--batch-size", str(batch)]
                 env = os.environ | {"OMP_NUM_THREADS": str(threads)}
-                subprocess.run(command, check=True, env=env)
+                with tempfile.TemporaryDirectory(prefix="scmixvae_ddp_") as folder:
+                    subprocess.run([*command, "--fingerprints", folder], check=True, env=env)
 
 
 if __name__ == "__main__":

@@ -198,7 +198,11 @@ def render() -> None:
         cells += [r[name] for name in ["discount", "seed", "k_true", "k_max", "k_chosen"]]
         cells += [f"{scores[0]:.3f}", r["n_rounds"], *(f"{score:.3f}" for score in scores[1:])]
         cells += ["" if pd.isna(score) else f"{score:.3f}" for score in true_k_scores]
-        cells += [f"{r['train_s']:.0f}", f"{r['prune_s']:.0f}", f"{r['prune_s'] / r['train_s']:.2f}"]
+        cells += [
+            f"{r['train_s']:.0f}",
+            f"{r['prune_s']:.0f}",
+            f"{r['prune_s'] / r['train_s']:.2f}",
+        ]
         lines.append("| " + " | ".join(map(str, cells)) + " |")
     RESULTS.write_table(lines, rows)
 

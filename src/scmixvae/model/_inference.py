@@ -50,8 +50,8 @@ class InferenceMixin:
             x = tensors[REGISTRY_KEYS.X_KEY].to(module.device)
             batch_index = tensors.get(REGISTRY_KEYS.BATCH_KEY)
             z, log_q = module.classify(x.expand(module.n_arms, *x.shape), batch_index)
-            consensus = log_q.exp().mean(0).argmax(-1)
-            c = F.one_hot(consensus, module.n_slots).to(z.dtype).expand_as(log_q)
+            consensus_prob = log_q.exp().mean(0)
+            c = F.one_hot(consensus_prob.argmax(-1), module.n_slots).to(z.dtype).expand_as(log_q)
             state_mean, state_var = module.state_posterior(z, c)
             prior_mean, prior_var = module.state_prior_params(c)
             kl = 0.5 * (
@@ -60,7 +60,7 @@ class InferenceMixin:
                 - 1.0
             )
             rows = slice(start, start + len(x))
-            post.fill(rows, log_q, state_mean, kl)
+            post.fill(rows, consensus_prob, log_q.argmax(-1), state_mean, kl)
             start = rows.stop
         return post
 

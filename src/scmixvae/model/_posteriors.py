@@ -32,10 +32,14 @@ class Posteriors:
             np.zeros(per_state, np.float32),
         )
 
-    def fill(self, rows: slice, log_q, state, state_kl) -> None:
-        """Write one minibatch, given as ``(A, B, ·)`` torch tensors, into the cells ``rows``."""
-        self.consensus_prob[rows] = log_q.exp().mean(0).cpu().numpy()
-        self.arm_codes[rows] = log_q.argmax(-1).transpose(0, 1).cpu().numpy()
+    def fill(self, rows: slice, consensus_prob, arm_codes, state, state_kl) -> None:
+        """Write one minibatch of torch tensors into the cells ``rows``.
+
+        ``consensus_prob`` is ``(B, K)``; the per-arm ``arm_codes``, ``state`` and
+        ``state_kl`` are arms first, ``(A, B)`` and ``(A, B, S)``.
+        """
+        self.consensus_prob[rows] = consensus_prob.cpu().numpy()
+        self.arm_codes[rows] = arm_codes.transpose(0, 1).cpu().numpy()
         self.state[rows] = state.transpose(0, 1).cpu().numpy()
         self.state_kl[rows] = state_kl.transpose(0, 1).cpu().numpy()
 
