@@ -140,13 +140,18 @@ def summarise(types: pd.DataFrame, prefix: str) -> dict:
 
 def trained_model(dataset: str, variant: str, seed: int):
     """The simulated data and a model trained on it; the seconds the training took."""
+    adata = scmixvae.datasets.simulate(**DATASETS[dataset])
+    return train(adata, VARIANTS[variant], seed)
+
+
+def train(adata, settings: dict, seed: int):
+    """``adata``, a model trained on it with ``settings`` at the true K, and the seconds taken."""
     import scvi
 
-    adata = scmixvae.datasets.simulate(**DATASETS[dataset])
     k = adata.obs["type"].nunique()
     scvi.settings.seed = seed
     scmixvae.CplMixVAE.setup_anndata(adata, layer="counts")
-    model = scmixvae.CplMixVAE(adata, n_categories=k, **VARIANTS[variant])
+    model = scmixvae.CplMixVAE(adata, n_categories=k, **settings)
     start = time.perf_counter()
     model.train(accelerator="cpu", **QUIET)
     return model, adata, time.perf_counter() - start

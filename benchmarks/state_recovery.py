@@ -1,0 +1,190 @@
+"""Issue 33: does the state find the within-type programme in every driven type?
+
+Trains the defaults (or a named variant) at the true K on the harder simulators of
+``programme_sims.py`` (``prog<P>s<seed>``) and on the shipped simulator (``sim10``, the
+regression row), matches true types to inferred types as ``traversal.py`` does, and scores
+every true type with >= 50 cells in its matched type:
+
+- ``state_rho_best``: the best |Spearman ρ| of a state dimension with the true activity,
+  over the type's cells in its matched type (``traversal.py``);
+- ``kl_dim<d>``: the mean KL of state dimension ``d`` to its prior over the matched type's
+  cells (``model.get_state_kl``); below 0.05 nats the dimension has collapsed;
+- ``sd_dim<d>``: the state's standard deviation in dimension ``d`` over those cells;
+- ``depth_rho``: the largest |Spearman ρ| of a state dimension with the log total counts;
+- ``cells.prog_lfc``: the programme genes' mean |log2 fold change| along the decoded
+  traversal of the best dimension over the cells' range (``traversal.py``).
+
+The table counts the *scored* types: driven (gain >= 0.5) and matched to an inferred type
+that is >= 90 % that type. Target: best |ρ| >= 0.8 in >= 90 % of them; programme
+|log2FC| <= 0.1 in types with gain 0; state-depth |ρ| < 0.3.
+
+    python benchmarks/state_recovery.py --dataset prog15s0 prog30s0 prog60s0 --seed 0
+    python benchmarks/state_recovery.py --dataset sim10 --seed 0 1 2
+    python benchmarks/state_recovery.py --render
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+from common import Results, command_line, prose, run_metadata
+from programme_sims import load_programme
+from scipy.stats import spearmanr
+from state_measures import DATASETS, PURE, match_types, measure, train
+
+import scmixvae
+
+RESULTS = Results("state_recovery")
+DRIVEN_GAIN = 0.5
+GOOD_RHO = 0.8
+
+VARIANTS = {"default": {}}
+
+
+def load(dataset: str):
+    adata = load_programme(dataset)
+    return adata if adata is not None else scmixvae.datasets.simulate(**DATASETS[dataset])
+
+
+def state_measures(model, adata) -> dict[str, dict]:
+    """Per true type: each dimension's KL and s.d. and the state's link to depth."""
+    inferred = adata.obs["cplmix_type"]
+    kl = model.get_state_kl()
+    state = adata.obsm["X_cplmix_state"]
+    log_depth = np.log(np.asarray(adata.layers["counts"].sum(1)).ravel())
+    measures = {}
+    for true_type, inferred_type in match_types(adata.obs["type"], inferred).items():
+        cells = (adata.obs["type"] == true_type).to_numpy() & (inferred == inferred_type).to_numpy()
+        if cells.sum() < 2:
+            continue
+        dims = range(state.shape[1])
+        measures[true_type] = {
+            **{f"kl_dim{d}": float(kl.loc[inferred_type, f"dim{d}"]) for d in dims},
+            **{f"sd_dim{d}": float(state[cells, d].std()) for d in dims},
+            "depth_rho": float(
+                np.nanmax([abs(spearmanr(state[cells, d], log_depth[cells])[0]) for d in dims])
+            ),
+        }
+    return measures
+
+
+def run(dataset: str, variant: str, seed: int) -> dict:
+    model, adata, seconds = train(load(dataset), VARIANTS[variant], seed)
+    acc, per_type = measure(model, adata)
+    extra = state_measures(model, adata)
+    row = {
+        "dataset": dataset,
+        "variant": variant,
+        "seed": seed,
+        "acc": acc,
+        "ari": scmixvae.tl.adjusted_rand_index(adata.obs["cplmix_type"], adata.obs["type"]),
+        "seconds": round(seconds, 1),
+        "per_type": [t | extra[t["type"]] for t in per_type],
+        **run_metadata(),
+    }
+    RESULTS.append(row)
+    return row
+
+
+def family(dataset: str) -> str:
+    """``prog30s1`` -> ``prog30``: the simulator without its seed."""
+    return dataset.split("s", 1)[0] if dataset.startswith("prog") else dataset
+
+
+def summary(group: pd.DataFrame) -> dict:
+    types = pd.concat(
+        [pd.DataFrame(p).assign(run=i) for i, p in enumerate(group["per_type"])],
+        ignore_index=True,
+    )
+    scored = types[(types["gain"] >= DRIVEN_GAIN) & (types["purity"] >= PURE)]
+    silent = types[types["gain"] == 0]
+    kl = scored.filter(like="kl_dim")
+    good = scored["state_rho_best"] >= GOOD_RHO
+    return {
+        "runs": len(group),
+        "ACC": f"{group['acc'].mean():.3f}",
+        "scored types": len(scored),
+        f"best \\|ρ\\| ≥ {GOOD_RHO}": f"{good.mean():.0%} ({good.sum()})",
+        "mean best \\|ρ\\|": f"{scored['state_rho_best'].mean():.2f}",
+        "worst": f"{scored['state_rho_best'].min():.2f}",
+        "types with a collapsed dim": f"{(kl < 0.05).any(axis=1).mean():.0%}",
+        "programme \\|log2FC\\|, gain 0 (mean, max)": (
+            f"{silent['cells.prog_lfc'].mean():.2f}, {silent['cells.prog_lfc'].max():.2f}"
+        ),
+        "state–depth \\|ρ\\| (mean, max)": (
+            f"{types['depth_rho'].mean():.2f}, {types['depth_rho'].max():.2f}"
+        ),
+        "train s": f"{group['seconds'].mean():.0f}",
+        "commit": ",".join(sorted(group["commit"].dropna().unique())),
+    }
+
+
+def per_type_lines(rows: pd.DataFrame) -> list[str]:
+    """Every driven, pure type of the defaults on the harder simulators, worst first."""
+    defaults = rows[(rows["variant"] == "default") & rows["dataset"].str.startswith("prog")]
+    types = pd.concat(
+        [pd.DataFrame(r.per_type).assign(dataset=r.dataset) for r in defaults.itertuples()],
+        ignore_index=True,
+    )
+    types = types[(types["gain"] >= DRIVEN_GAIN) & (types["purity"] >= PURE)]
+    header = ["data", "type", "cells", "gain", "purity", "best \\|ρ\\|", "KL (dims)", "s.d. (dims)"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for t in types.sort_values("state_rho_best").itertuples():
+        kl = ", ".join(f"{v:.2f}" for k, v in t._asdict().items() if k.startswith("kl_dim"))
+        sd = ", ".join(f"{v:.2f}" for k, v in t._asdict().items() if k.startswith("sd_dim"))
+        lines.append(
+            f"| {t.dataset} | {t.type} | {t.n_cells} | {t.gain:.2f} | {t.purity:.2f} | "
+            f"{t.state_rho_best:.2f} | {kl} | {sd} |"
+        )
+    return lines
+
+
+def render() -> None:
+    rows = RESULTS.rows().drop_duplicates(["dataset", "variant", "seed"], keep="last")
+    rows["family"] = rows["dataset"].map(family)
+    summaries = [
+        {"data": name, "variant": variant} | summary(group)
+        for (name, variant), group in rows.groupby(["family", "variant"], sort=False)
+    ]
+    lines = prose(
+        """
+        # Does the state find the programme? (issue 33)
+
+        Generated by `python benchmarks/state_recovery.py --render` from
+        `results/state_recovery.jsonl`; the measures and the commands are in the docstring of
+        `benchmarks/state_recovery.py`, the simulators in `benchmarks/programme_sims.py`
+        (`prog<P>`: 12 hierarchical types, Zipf sizes, a `P`-gene programme with gains in
+        [0.3, 2] or 0, activity in [−1, 1], log-normal depth; one run per data seed 0, 1, 2).
+        `sim10` is the shipped simulator (data seed 0, model seeds 0, 1, 2). Scored types:
+        gain ≥ 0.5 and matched to an inferred type ≥ 90 % pure. Target: best |ρ| ≥ 0.8 in
+        ≥ 90 % of them.
+        """
+    )
+    header = list(summaries[0])
+    lines += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(s[h]) for h in header) + " |" for s in summaries]
+    lines += [""]
+    lines += ["## Every scored type of the defaults on the harder simulators", ""]
+    lines += per_type_lines(rows)
+    RESULTS.write_table(lines, rows)
+
+
+if __name__ == "__main__":
+    import torch
+
+    parser = command_line(__doc__)
+    parser.add_argument("--dataset", nargs="+", default=["prog30s0"])
+    parser.add_argument("--variant", nargs="+", default=["default"], choices=list(VARIANTS))
+    parser.add_argument("--seed", nargs="+", type=int, default=[0])
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    if args.render:
+        render()
+    else:
+        torch.set_num_threads(args.threads)
+        for dataset in args.dataset:
+            for variant in args.variant:
+                for seed in args.seed:
+                    print(json.dumps(run(dataset, variant, seed)["acc"]), flush=True)
