@@ -145,15 +145,22 @@ def trained_model(dataset: str, variant: str, seed: int):
 
 
 def train(adata, settings: dict, seed: int):
-    """``adata``, a model trained on it with ``settings`` at the true K, and the seconds taken."""
+    """``adata``, a model trained on it with ``settings`` at the true K, and the seconds taken.
+
+    ``settings`` are the model's keyword arguments; its optional ``model_cls`` (a variant's
+    model class) and ``train_kwargs`` (for ``train``) are taken out first.
+    """
     import scvi
 
+    settings = dict(settings)
+    model_cls = settings.pop("model_cls", scmixvae.CplMixVAE)
+    train_kwargs = settings.pop("train_kwargs", {})
     k = adata.obs["type"].nunique()
     scvi.settings.seed = seed
-    scmixvae.CplMixVAE.setup_anndata(adata, layer="counts")
-    model = scmixvae.CplMixVAE(adata, n_categories=k, **settings)
+    model_cls.setup_anndata(adata, layer="counts")
+    model = model_cls(adata, n_categories=k, **settings)
     start = time.perf_counter()
-    model.train(accelerator="cpu", **QUIET)
+    model.train(accelerator="cpu", **QUIET, **train_kwargs)
     return model, adata, time.perf_counter() - start
 
 

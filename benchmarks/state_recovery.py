@@ -40,7 +40,7 @@ RESULTS = Results("state_recovery")
 DRIVEN_GAIN = 0.5
 GOOD_RHO = 0.8
 
-VARIANTS = {"default": {}}
+from state_variants import VARIANTS  # noqa: E402
 
 
 def load(dataset: str):

@@ -31,7 +31,7 @@ class BottleneckHeadModule(CplMixVAEModule):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.category_head = ArmLinear(self.n_arms, self.n_latent, self.n_categories)
+        self.category_head = ArmLinear(self.n_arms, self.n_latent, self.n_slots)
 
     def _encode_normalised(self, encoder_input: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         z = self.encoder_out(self.encoder(encoder_input))
