@@ -130,13 +130,14 @@ def per_type_lines(rows: pd.DataFrame) -> list[str]:
     )
     types = types[(types["gain"] >= DRIVEN_GAIN) & (types["purity"] >= PURE)]
     header = ["data", "type", "cells", "gain", "purity", "best \\|ρ\\|", "KL (dims)", "s.d. (dims)"]
+    header += ["state–depth \\|ρ\\|"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for t in types.sort_values("state_rho_best").itertuples():
         kl = ", ".join(f"{v:.2f}" for k, v in t._asdict().items() if k.startswith("kl_dim"))
         sd = ", ".join(f"{v:.2f}" for k, v in t._asdict().items() if k.startswith("sd_dim"))
         lines.append(
             f"| {t.dataset} | {t.type} | {t.n_cells} | {t.gain:.2f} | {t.purity:.2f} | "
-            f"{t.state_rho_best:.2f} | {kl} | {sd} |"
+            f"{t.state_rho_best:.2f} | {kl} | {sd} | {t.depth_rho:.2f} |"
         )
     return lines
 

@@ -13,7 +13,7 @@ from torch import nn
 
 import scmixvae
 from scmixvae.model._interpretation import DECODED_LIBRARY_SIZE
-from scmixvae.module import ArmLinear, ArmMLP, CplMixVAEModule
+from scmixvae.module import ArmLinear, ArmMLP, CplMixVAEModule, gaussian_kl
 
 
 class HiddenStateModule(CplMixVAEModule):
@@ -63,6 +63,35 @@ class DepthDecoderModule(CplMixVAEModule):
         return super().decode(c, torch.cat([s, log_depth], dim=-1), library, batch_index)
 
 
+class FreeBitsModule(CplMixVAEModule):
+    """The state KL of each dimension costs nothing below ``free_nats`` (its minibatch mean).
+
+    "Free bits" (Kingma et al., 2016): ``Σ_d max(KL_d, λ)`` replaces ``Σ_d KL_d``, so a
+    dimension can carry up to ``λ`` nats a cell without paying for them.
+    """
+
+    free_nats = 0.5
+
+    def loss(self, tensors, inference_outputs, generative_outputs, kl_weight=1.0):
+        output = super().loss(tensors, inference_outputs, generative_outputs, kl_weight)
+        inf, gen = inference_outputs, generative_outputs
+        per_dim = gaussian_kl(
+            *(
+                t.unsqueeze(-1)
+                for t in (inf["s_mean"], inf["s_var"], gen["prior_mean"], gen["prior_var"])
+            )
+        ).mean(1)  # (A, S): each arm's minibatch mean per dimension
+        refund = per_dim.clamp(min=self.free_nats) - per_dim
+        arm_factor = max(self.n_arms - 1, 1)
+        output.loss = output.loss + arm_factor * self.kl_weight * kl_weight * refund.sum()
+        return output
+
+
+def free_bits(nats: float, base: type[CplMixVAEModule] = CplMixVAEModule) -> type:
+    """:class:`FreeBitsModule` with ``nats`` free a dimension, on top of ``base``."""
+    return type(f"FreeBits{nats}", (FreeBitsModule, base), {"free_nats": nats})
+
+
 def model_class(module_cls: type[CplMixVAEModule]) -> type[scmixvae.CplMixVAE]:
     """A :class:`scmixvae.CplMixVAE` that builds ``module_cls``."""
     return type(f"{module_cls.__name__}Model", (scmixvae.CplMixVAE,), {"_module_cls": module_cls})
@@ -80,4 +109,8 @@ VARIANTS = {
     "state_from_hidden": {"model_cls": model_class(HiddenStateModule)},
     "state_per_type": {"model_cls": model_class(TypeStateModule)},
     "depth_to_decoder": {"model_cls": model_class(DepthDecoderModule)},
+    "free_bits_0.5": {"model_cls": model_class(free_bits(0.5))},
+    "free_bits_1": {"model_cls": model_class(free_bits(1.0))},
+    "free_bits_0.5_depth": {"model_cls": model_class(free_bits(0.5, DepthDecoderModule))},
+    "free_bits_1_depth": {"model_cls": model_class(free_bits(1.0, DepthDecoderModule))},
 }
