@@ -113,4 +113,5 @@ VARIANTS = {
     "free_bits_1": {"model_cls": model_class(free_bits(1.0))},
     "free_bits_0.5_depth": {"model_cls": model_class(free_bits(0.5, DepthDecoderModule))},
     "free_bits_1_depth": {"model_cls": model_class(free_bits(1.0, DepthDecoderModule))},
+    "kl_weight_0.5_depth": {"kl_weight": 0.5, "model_cls": model_class(DepthDecoderModule)},
 }
