@@ -114,4 +114,13 @@ VARIANTS = {
     "free_bits_0.5_depth": {"model_cls": model_class(free_bits(0.5, DepthDecoderModule))},
     "free_bits_1_depth": {"model_cls": model_class(free_bits(1.0, DepthDecoderModule))},
     "kl_weight_0.5_depth": {"kl_weight": 0.5, "model_cls": model_class(DepthDecoderModule)},
+    # β rises linearly from 0 over the first half of the (50 at 6,000 cells) epochs.
+    "kl_warmup_depth": {
+        "model_cls": model_class(DepthDecoderModule),
+        "train_kwargs": {"plan_kwargs": {"n_epochs_kl_warmup": 25}},
+    },
+    "epochs_x2_depth": {
+        "model_cls": model_class(DepthDecoderModule),
+        "train_kwargs": {"max_epochs": 100},
+    },
 }
