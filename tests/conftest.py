@@ -52,9 +52,29 @@ def h5ad(tmp_path):
     return path
 
 
+@pytest.fixture
+def trained_as_before(small_adata):
+    """``trained`` as scmixvae 0.1.0 built it: the decoder does not read depth."""
+    scvi.settings.seed = 0
+    scmixvae.CplMixVAE.setup_anndata(small_adata, layer="counts")
+    model = scmixvae.CplMixVAE(
+        small_adata, n_categories=4, n_hidden=32, initialization="random", depth_in_decoder=False
+    )
+    model.train(max_epochs=3, batch_size=64, **QUIET)
+    return model
+
+
 def save_as_pickle(model, folder, **extra_attributes):
-    """Save ``model`` as scmixvae 0.1.0 did: scvi-tools' one pickle, format 4."""
+    """Save ``model`` as scmixvae 0.1.0 did: scvi-tools' one pickle, format 4.
+
+    0.1.0 had no ``depth_in_decoder`` setting: the model must be built without depth in the
+    decoder, and the setting is left out of the pickle, as an old model lacks it.
+    """
+    assert not model.module.depth_in_decoder, "0.1.0's decoders did not read depth"
     model.save_format_ = PICKLE_FORMAT
+    kwargs = model.init_params_["kwargs"]
+    kwargs["module_kwargs"] = dict(kwargs["module_kwargs"])
+    kwargs["module_kwargs"].pop("depth_in_decoder", None)
     for name, value in extra_attributes.items():
         setattr(model, name, value)
     try:

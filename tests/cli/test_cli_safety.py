@@ -132,7 +132,9 @@ def test_convert_command_writes_the_safe_format(h5ad, tmp_path, capsys):
 
     adata = anndata.read_h5ad(h5ad)
     scmixvae.CplMixVAE.setup_anndata(adata, layer="counts")
-    model = scmixvae.CplMixVAE(adata, n_categories=3, n_hidden=16, initialization="random")
+    model = scmixvae.CplMixVAE(
+        adata, n_categories=3, n_hidden=16, initialization="random", depth_in_decoder=False
+    )
     model.train(max_epochs=1, enable_progress_bar=False)
     save_as_pickle(model, tmp_path / "old")
     new = tmp_path / "new"

@@ -156,6 +156,14 @@ def test_train_defaults_use_heuristic_epochs(small_adata):
     assert len(model.history["train_loss"]) == 400  # 300,000 cell passes, capped at 400
 
 
+def test_typical_depth_is_the_geometric_mean_depth_of_the_cells(trained, small_adata):
+    # training ends with a batch-norm pass over every cell (fewer than 20,000)
+    depth = np.asarray(small_adata.layers["counts"].sum(1)).ravel()
+    expected = np.exp(np.log(depth).mean())
+    typical = trained.module.typical_depth().flatten().numpy()
+    np.testing.assert_allclose(typical, [expected] * trained.module.n_arms, rtol=1e-4)
+
+
 def test_model_summary_mentions_settings(trained, capsys):
     print(trained)
     out = capsys.readouterr().out

@@ -199,27 +199,31 @@ def test_empty_or_foreign_folder_is_not_a_model(small_adata, tmp_path):
         scmixvae.CplMixVAE.load(tmp_path / "random", adata=small_adata)
 
 
-def test_pickled_model_is_refused_and_its_payload_never_runs(trained, small_adata, tmp_path):
+def test_pickled_model_is_refused_and_its_payload_never_runs(
+    trained_as_before, small_adata, tmp_path
+):
     marker = tmp_path / "ran"
-    save_as_pickle(trained, tmp_path / "old", spare_=Payload(marker))
+    save_as_pickle(trained_as_before, tmp_path / "old", spare_=Payload(marker))
     with pytest.raises(ValueError, match="trust_pickle=True") as error:
         scmixvae.CplMixVAE.load(tmp_path / "old", adata=small_adata)
     assert "scmixvae convert" in str(error.value)
     assert not marker.exists()
 
 
-def test_trusted_pickled_model_converts_to_the_safe_format(trained, small_adata, tmp_path):
-    save_as_pickle(trained, tmp_path / "old")
+def test_trusted_pickled_model_converts_to_the_safe_format(
+    trained_as_before, small_adata, tmp_path
+):
+    save_as_pickle(trained_as_before, tmp_path / "old")
     loaded = scmixvae.CplMixVAE.load(tmp_path / "old", adata=small_adata, trust_pickle=True)
-    expected = trained.get_cell_types(soft=True).to_numpy()
+    expected = trained_as_before.get_cell_types(soft=True).to_numpy()
     np.testing.assert_array_equal(loaded.get_cell_types(soft=True).to_numpy(), expected)
     scmixvae.CplMixVAE.convert(tmp_path / "old", tmp_path / "new", adata=small_adata)
     converted = scmixvae.CplMixVAE.load(tmp_path / "new", adata=small_adata)
     np.testing.assert_array_equal(converted.get_cell_types(soft=True).to_numpy(), expected)
 
 
-def test_trusted_pickle_of_another_model_is_refused(trained, small_adata, tmp_path):
-    save_as_pickle(trained, tmp_path / "old")
+def test_trusted_pickle_of_another_model_is_refused(trained_as_before, small_adata, tmp_path):
+    save_as_pickle(trained_as_before, tmp_path / "old")
     saved = torch.load(tmp_path / "old" / "model.pt", weights_only=False)
     saved["attr_dict"]["registry_"]["model_name"] = "SCVI"
     torch.save(saved, tmp_path / "old" / "model.pt")
@@ -242,6 +246,16 @@ def test_saved_settings_are_complete_and_survive_a_change_of_defaults(
     loaded = scmixvae.CplMixVAE.load(tmp_path / "m", adata=small_adata)
     assert loaded.module.kl_weight == trained.module.kl_weight == 1.0
     assert loaded.module.n_latent == trained.module.n_latent == 10
+
+
+def test_a_model_saved_before_a_setting_was_added_loads_as_it_was_trained(
+    trained_as_before, small_adata, tmp_path
+):
+    trained_as_before.save(tmp_path / "old")
+    _edit_settings(tmp_path / "old", lambda d: d["settings"].pop("depth_in_decoder"))
+    loaded = scmixvae.CplMixVAE.load(tmp_path / "old", adata=small_adata)
+    assert not loaded.module.depth_in_decoder
+    assert loaded.get_cell_types().equals(trained_as_before.get_cell_types())
 
 
 def test_a_model_saved_with_a_removed_setting_loads_when_it_holds_the_kept_behaviour(

@@ -131,6 +131,28 @@ def test_standard_prior_and_batch_covariate():
     assert module.decoder.layers[0].weight.grad[:, -2:].abs().sum() > 0
 
 
+def test_decoder_reads_the_log_depth_of_count_data_only():
+    module = CplMixVAEModule(n_input=12, n_slots=3).eval()
+    # inputs of the decoder's first layer: c (3), s (2), log depth (1)
+    assert module.depth_in_decoder and module.decoder.layers[0].weight.shape[1] == 6
+    c = torch.eye(3)[[0, 0, 0]].expand(2, 3, 3)
+    s = torch.zeros(2, 3, 2)
+    library = torch.tensor([[1e3], [4e3], [0.0]]).expand(2, 3, 1)
+    with torch.no_grad():
+        px = module.decode(c, s, library)
+        proportions = px.mu / library.clamp(min=1.0)
+        # the same type and state at another depth: other proportions; no counts: finite
+        assert not torch.allclose(proportions[:, 0], proportions[:, 1])
+        assert torch.isfinite(px.mu).all()
+        # the depth read and the library that scales the mean are separate
+        per_10k = module.decode(c, s, torch.full_like(library, 1e4), depth=library).mu
+        torch.testing.assert_close(per_10k[:, :2] / 1e4, proportions[:, :2])
+    for settings in ({"depth_in_decoder": False}, {"likelihood": "normal"}):
+        plain = CplMixVAEModule(n_input=12, n_slots=3, **settings)
+        assert not plain.depth_in_decoder and not hasattr(plain, "depth_norm")
+        assert plain.decoder.layers[0].weight.shape[1] == 5
+
+
 def test_constructor_errors():
     with pytest.raises(ValueError, match="likelihood"):
         CplMixVAEModule(n_input=4, n_slots=2, likelihood="poisson")

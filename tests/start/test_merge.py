@@ -277,7 +277,7 @@ def test_pruning_a_merged_model_retargets_the_teacher(small_adata):
     # the centroids that taught the pruned type now teach surviving ones
     assert set(module.teacher.category.tolist()) <= set(module.active.nonzero().flatten().tolist())
     # and its clusters' posteriors are gone with it
-    assert pruned not in model.get_cell_types().astype(str).astype(int).tolist()
+    assert model.category_names[pruned] not in model.get_cell_types().astype(str).tolist()
     model.train(max_epochs=1, batch_size=64, **QUIET)  # taught: the loss stays finite
     assert np.isfinite(model.history["train_loss"].to_numpy(dtype=float)).all()
 

@@ -20,7 +20,9 @@ def test_decoded_expression_is_per_10k_and_matches_the_decoder(trained):
         c = torch.zeros(module.n_arms, 3, module.n_slots)
         c[..., 2] = 1.0
         s = torch.tensor(states, dtype=torch.float32).expand(module.n_arms, 3, 2)
-        direct = module.decode(c, s, torch.ones(module.n_arms, 3, 1)).mu[1] * 1e4
+        # the decoder reads the cells' typical depth; the mean is scaled to 10,000 counts
+        depth = module.typical_depth().expand(module.n_arms, 3, 1)
+        direct = module.decode(c, s, torch.ones(module.n_arms, 3, 1), depth=depth).mu[1] * 1e4
     np.testing.assert_allclose(expression, direct.numpy(), rtol=1e-5)
     # Different states decode differently.
     assert not np.allclose(expression[0], expression[1])
@@ -98,7 +100,11 @@ def test_traversal_averages_decoders_over_batches(small_adata):
         c[..., 0] = 1.0
         s = torch.zeros(module.n_arms, 2, 2)
         lib = torch.full((module.n_arms, 2, 1), 1e4)
-        per_batch = [module.decode(c, s, lib, torch.full((2, 1), b)).mu[0].numpy() for b in (0, 1)]
+        depth = module.typical_depth().expand_as(lib)
+        per_batch = [
+            module.decode(c, s, lib, torch.full((2, 1), b), depth=depth).mu[0].numpy()
+            for b in (0, 1)
+        ]
     np.testing.assert_allclose(
         model.get_decoded_expression("0", states), np.mean(per_batch, axis=0), rtol=1e-5
     )

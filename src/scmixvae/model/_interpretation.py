@@ -134,8 +134,9 @@ class InterpretationMixin:
         -------
         ``(n, n_genes)``: the decoded mean per 10,000 counts for count likelihoods (the
         negative binomial's mean, zero-inflation left out as in scvi-tools' normalised
-        expression), the Gaussian mean for ``"normal"`` and the probability for
-        ``"bernoulli"``. With a batch covariate, the average over the batches.
+        expression; a decoder that reads depth is given the cells' typical depth), the
+        Gaussian mean for ``"normal"`` and the probability for ``"bernoulli"``. With a
+        batch covariate, the average over the batches.
 
         Examples
         --------
@@ -156,10 +157,12 @@ class InterpretationMixin:
         c = F.one_hot(index, module.n_slots).float().expand(module.n_arms, n, -1)
         s = torch.from_numpy(states).to(module.device).expand(module.n_arms, n, -1)
         library = c.new_full((module.n_arms, n, 1), DECODED_LIBRARY_SIZE)
+        # A decoder that reads depth decodes a cell of the data's typical depth.
+        depth = module.typical_depth().expand_as(library) if module.depth_in_decoder else None
         batches = range(module.n_batch) if module.n_batch else [None]
         decoded = []
         for batch in batches:
             batch_index = None if batch is None else torch.full((n, 1), batch, device=c.device)
-            px = module.decode(c, s, library, batch_index)
+            px = module.decode(c, s, library, batch_index, depth=depth)
             decoded.append(px.mu if module.likelihood in COUNT_LIKELIHOODS else px.mean)
         return torch.stack(decoded).mean(0)[arm].cpu().numpy()

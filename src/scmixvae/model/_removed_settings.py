@@ -1,10 +1,11 @@
-"""Settings of saved models that name variants no longer in the package.
+"""Settings of saved models that name variants no longer in the package, or lack new ones.
 
 Variants that were measured and lost left the module with the release after 0.1.0; their
 results are in ``benchmarks/tried.md``. A model saved before then records each of their
 settings. Where it holds the behaviour that was kept, the setting is dropped and the model
 loads as it was trained; where it holds a removed variant, loading is refused with what to
-do, since the weights were trained for something this version cannot run.
+do, since the weights were trained for something this version cannot run. A setting added
+later is missing from older models; they load with the value that builds them as trained.
 """
 
 from __future__ import annotations
@@ -28,6 +29,22 @@ REMOVED_SETTINGS = {
     "merge_connectivity": (True,),
     "merge_depth_normalised": (False,),
 }
+
+
+#: Each setting added since models were first saved, with the value an older model had.
+ADDED_SETTINGS = {"depth_in_decoder": False}
+
+
+def saved_settings(settings: dict, folder: Path, saved_by: str) -> dict:
+    """Return the settings that rebuild a saved model: removed ones dropped, added ones filled.
+
+    Examples
+    --------
+    >>> saved_settings({"n_arms": 2, "n_enumerated": 0}, Path("m"), "0.1.0")
+    {'depth_in_decoder': False, 'n_arms': 2}
+
+    """
+    return ADDED_SETTINGS | drop_removed_settings(settings, folder, saved_by)
 
 
 def drop_removed_settings(settings: dict, folder: Path, saved_by: str) -> dict:

@@ -22,7 +22,7 @@ from safetensors.torch import load_file
 
 from .. import __version__
 from ._plain_data import NotPlainDataError, loads
-from ._removed_settings import drop_removed_settings
+from ._removed_settings import saved_settings
 from ._validation import check_genes, data_source
 
 #: Version of the saved-model layout. Raise it only when the weights' layout changes: the
@@ -144,7 +144,7 @@ class SavedModel:
         except (KeyError, TypeError, ValueError) as error:
             raise not_a_model(self.folder, f"{SETTINGS_FILE} lacks {error}") from None
         saved_by = str(document.get("scmixvae_version", "0.1.0"))
-        self.settings = drop_removed_settings(settings, self.folder, saved_by)
+        self.settings = saved_settings(settings, self.folder, saved_by)
         unexpected = [
             name
             for name, value in self.attributes.items()
@@ -185,7 +185,7 @@ class SavedModel:
         settings = dict(init_params["non_kwargs"])
         for group in init_params["kwargs"].values():
             settings |= group
-        self.settings = drop_removed_settings(settings, self.folder, "0.1.0")
+        self.settings = saved_settings(settings, self.folder, "0.1.0")
         self.attributes = {k: v for k, v in attributes.items() if k in SAVED_ATTRIBUTES}
 
     def setup(self, adata: AnnData | MuData | None, model_cls: type) -> AnnData | MuData:

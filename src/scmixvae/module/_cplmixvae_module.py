@@ -92,6 +92,11 @@ class CplMixVAEModule(CategorySlotsMixin, DecoderReadoutMixin, BaseModuleClass):
         k-means reads the counts' Pearson residuals for count likelihoods, the data as
         given otherwise. With a teacher the category head reads the encoder's last hidden
         layer: a linear map of the 10-wide ``z`` could not tell ``2K`` clusters apart.
+    depth_in_decoder
+        Count likelihoods only: the decoder also reads the cell's log total counts,
+        standardised over the cells by a batch-norm layer, so that the state need not carry
+        sequencing depth (``docs/method.md``, "One arm"). ``False``: the decoder reads
+        ``[c, s]`` only, and a state dimension may follow depth.
     type_readout
         Where :meth:`classify` reads each arm's types from. ``"encoder"`` (default): the
         category head's ``q(c | x)``, one pass. ``"decoder"``: the arm's own mixture,
@@ -128,6 +133,7 @@ class CplMixVAEModule(CategorySlotsMixin, DecoderReadoutMixin, BaseModuleClass):
         coupling_weight: float = 0.01,
         entropy_weight: float = 0.0,
         initialization: Initialization = "overcluster",
+        depth_in_decoder: bool = True,
         type_readout: TypeReadout = "encoder",
     ):
         super().__init__()
@@ -148,6 +154,7 @@ class CplMixVAEModule(CategorySlotsMixin, DecoderReadoutMixin, BaseModuleClass):
         self.coupling_weight = coupling_weight
         self.entropy_weight = entropy_weight
         self.initialization = initialization
+        self.depth_in_decoder = bool(depth_in_decoder) and likelihood in COUNT_LIKELIHOODS
         self.type_readout = type_readout
         augmentation_kwargs = augmentation_kwargs or {}
         if augmentation == "generative":  # built for these data; the model trains it first
@@ -175,8 +182,14 @@ class CplMixVAEModule(CategorySlotsMixin, DecoderReadoutMixin, BaseModuleClass):
         if state_prior == "type":
             self.prior_mean = nn.Parameter(torch.zeros(arms, n_slots, n_states))
             self.prior_log_var = nn.Parameter(torch.zeros(arms, n_slots, n_states))
-        # Decoder [c, s, batch] -> L -> F -> F -> F -> F -> D.
-        self.decoder = ArmMLP(arms, [n_slots + n_states + n_batch, n_latent] + [width] * 4)
+        # Decoder [c, s, log depth, batch] -> L -> F -> F -> F -> F -> D.
+        n_depth = 0
+        if self.depth_in_decoder:
+            self.depth_norm = ArmBatchNorm(arms, 1)
+            n_depth = 1
+        self.decoder = ArmMLP(
+            arms, [n_slots + n_states + n_depth + n_batch, n_latent] + [width] * 4
+        )
         self.decoder_out = ArmLinear(arms, width, n_input)
         if likelihood == "zinb":
             self.dropout_out = ArmLinear(arms, width, n_input)
@@ -243,9 +256,19 @@ class CplMixVAEModule(CategorySlotsMixin, DecoderReadoutMixin, BaseModuleClass):
         s: torch.Tensor,
         library: torch.Tensor,
         batch_index: torch.Tensor | None = None,
+        depth: torch.Tensor | None = None,
     ) -> torch.distributions.Distribution:
-        """``p(x | c, s, batch)`` for every arm; ``c`` and ``s`` are ``(A, B, ·)``."""
+        """``p(x | c, s, batch)`` for every arm; ``c`` and ``s`` are ``(A, B, ·)``.
+
+        ``library`` scales the mean; ``depth`` is the total counts the decoder reads with
+        ``depth_in_decoder`` (default: ``library``), e.g. :meth:`typical_depth` to decode
+        a typical cell per ``library`` counts.
+        """
         inputs = [c, s]
+        if self.depth_in_decoder:
+            depth = library if depth is None else depth
+            # A cell without counts reads as depth 1, not log 0.
+            inputs.append(self.depth_norm(depth.clamp(min=1.0).log()))
         if self.n_batch > 0:
             one_hot = F.one_hot(batch_index.reshape(-1).long(), self.n_batch).to(c.dtype)
             inputs.append(one_hot.expand(self.n_arms, *one_hot.shape))
@@ -257,6 +280,14 @@ class CplMixVAEModule(CategorySlotsMixin, DecoderReadoutMixin, BaseModuleClass):
             log_dispersion=getattr(self, "log_dispersion", None),
             dropout_logits=self.dropout_out(hidden) if self.likelihood == "zinb" else None,
         )
+
+    def typical_depth(self) -> torch.Tensor:
+        """Each arm's geometric-mean depth of the cells, ``(A, 1, 1)``.
+
+        Where the decoder's depth input is 0 in evaluation: the exponential of the depth
+        batch-norm layer's running mean of log depth.
+        """
+        return self.depth_norm.running_mean.exp()
 
     # ---- scvi-tools module protocol -----------------------------------------------------
     def _get_inference_input(self, tensors: dict, **kwargs) -> dict:
