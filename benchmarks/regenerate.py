@@ -4,8 +4,9 @@
     python benchmarks/regenerate.py --quick   # minutes: small data, one seed, a scratch folder
 
 The full mode appends the default rows of every table (cell types against the baselines,
-the state's traversals, choosing K, the latent space, throughput and the start's fixed
-cost) to ``results/`` and renders every table, the retired rows of ``tried.md`` included.
+the state's traversals and what it recovers, choosing K, the latent space, throughput and
+the start's fixed cost) to ``results/`` and renders every table, the retired rows of
+``tried.md`` included.
 The quick mode runs one small case of each into ``--out`` (``SCMIXVAE_BENCHMARK_OUT``), so
 the committed results are never touched: a check that every benchmark still runs.
 Each step is a script of this folder, run as its own process, one after another.
@@ -31,6 +32,10 @@ FULL = [
     + BASELINES
     + SEEDS,
     ["traversal.py", "--dataset", "sim10", "sim40", "--variant", "default", *SEEDS],
+    ["state_recovery.py", "--dataset"]
+    + [f"prog{genes}s{seed}" for genes in (15, 30, 60) for seed in range(3)]
+    + ["--seed", "0"],
+    ["state_recovery.py", "--dataset", "sim10", *SEEDS],
     ["pruning.py", "--dataset", "sim30", "zeisel47", "--start", "defaults", *SEEDS],
     ["embedding.py", *SEEDS],
     ["throughput.py", "--epochs", "3"],
@@ -40,6 +45,7 @@ FULL = [
 QUICK = [
     ["accuracy.py", "--dataset", "pbmc", "--method", "cplmix_a2", "pca_leiden_k", "--seed", "0"],
     ["traversal.py", "--dataset", "sim10", "--variant", "default", "--seed", "0"],
+    ["state_recovery.py", "--dataset", "prog30s0", "--seed", "0"],
     ["embedding.py", "--dataset", "pbmc", "--seed", "0"],
     ["start_cost.py", "--cells", "3000"],
 ]
@@ -48,6 +54,7 @@ RENDERED = [
     "accuracy.py",
     "ablation.py",
     "traversal.py",
+    "state_recovery.py",
     "pruning.py",
     "embedding.py",
     "throughput.py",

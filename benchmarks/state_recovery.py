@@ -161,6 +161,16 @@ def render() -> None:
         `sim10` is the shipped simulator (data seed 0, model seeds 0, 1, 2). Scored types:
         gain ≥ 0.5 and matched to an inferred type ≥ 90 % pure. Target: best |ρ| ≥ 0.8 in
         ≥ 90 % of them.
+
+        Variants (`benchmarks/state_variants.py`): `default` is the package's defaults, whose
+        decoder reads each cell's log depth; `no_depth_in_decoder` the defaults before it did
+        (`depth_in_decoder=False`). Rows before commit 185f8b9 ran on a decoder without depth:
+        their `*_no_depth` and `no_depth_in_decoder` rows are that decoder; their `*_depth`
+        rows and `depth_to_decoder` used a prototype of today's depth input (log depth / 10⁴,
+        no batch norm). `kl_weight_0.5`: β = 0.5; `free_bits_λ`: the state KL of a dimension
+        is free below λ nats (Kingma et al., 2016); `kl_warmup`: β rises from 0 over the
+        first half of the epochs; `state_from_hidden`: the state reads the encoder's last
+        hidden layer instead of `z`. The screens ran 1 to 3 data seeds, as `runs` says.
         """
     )
     header = list(summaries[0])
