@@ -122,7 +122,13 @@ def command_line(doc: str) -> argparse.ArgumentParser:
 
 
 def dataset_seed_main(
-    doc: str, run, render, results: Results, datasets=tuple(DATASETS), options=None
+    doc: str,
+    run,
+    render,
+    results: Results,
+    datasets=tuple(DATASETS),
+    options=None,
+    variants: dict | None = None,
 ) -> None:
     """Command line of a benchmark with one row per dataset and seed: run them, or render.
 
@@ -130,9 +136,13 @@ def dataset_seed_main(
     ``results``; ``render()``
     writes the table; ``--dataset`` defaults to ``datasets``. ``options`` maps each further
     integer setting of ``run`` to its default; it is set by ``--<setting>`` (``_`` as ``-``).
+    With ``variants`` (names to settings), ``--variant`` picks some (default ``"default"``)
+    and ``run(dataset, variant, seed, **settings)`` runs each.
     """
     parser = command_line(doc)
     parser.add_argument("--dataset", nargs="+", default=list(datasets))
+    if variants is not None:
+        parser.add_argument("--variant", nargs="+", default=["default"], choices=list(variants))
     parser.add_argument("--seed", nargs="+", type=int, default=[0])
     parser.add_argument("--threads", type=int, default=1)
     options = options or {}
@@ -144,11 +154,13 @@ def dataset_seed_main(
         render()
         return
     settings = {name: getattr(args, name) for name in options}
+    named = [(variant,) for variant in args.variant] if variants is not None else [()]
     for dataset in args.dataset:
-        for seed in args.seed:
-            rows = run(dataset, seed, **settings)
-            for row in rows if isinstance(rows, list) else [rows]:
-                results.append(row)
+        for variant in named:
+            for seed in args.seed:
+                rows = run(dataset, *variant, seed, **settings)
+                for row in rows if isinstance(rows, list) else [rows]:
+                    results.append(row)
 
 
 def read_rows(path: Path) -> pd.DataFrame:

@@ -25,22 +25,19 @@ that is >= 90 % that type. Target: best |ρ| >= 0.8 in >= 90 % of them; programm
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
-from common import Results, command_line, prose, run_metadata
+from common import Results, dataset_seed_main, prose, run_metadata
 from programme_sims import load_programme
 from scipy.stats import spearmanr
 from state_measures import DATASETS, PURE, match_types, measure, train
+from state_variants import VARIANTS
 
 import scmixvae
 
 RESULTS = Results("state_recovery")
 DRIVEN_GAIN = 0.5
 GOOD_RHO = 0.8
-
-from state_variants import VARIANTS  # noqa: E402
 
 
 def load(dataset: str):
@@ -84,7 +81,6 @@ def run(dataset: str, variant: str, seed: int) -> dict:
         "per_type": [t | extra[t["type"]] for t in per_type],
         **run_metadata(),
     }
-    RESULTS.append(row)
     return row
 
 
@@ -183,19 +179,4 @@ def render() -> None:
 
 
 if __name__ == "__main__":
-    import torch
-
-    parser = command_line(__doc__)
-    parser.add_argument("--dataset", nargs="+", default=["prog30s0"])
-    parser.add_argument("--variant", nargs="+", default=["default"], choices=list(VARIANTS))
-    parser.add_argument("--seed", nargs="+", type=int, default=[0])
-    parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args()
-    if args.render:
-        render()
-    else:
-        torch.set_num_threads(args.threads)
-        for dataset in args.dataset:
-            for variant in args.variant:
-                for seed in args.seed:
-                    print(json.dumps(run(dataset, variant, seed)["acc"]), flush=True)
+    dataset_seed_main(__doc__, run, render, RESULTS, datasets=["prog30s0"], variants=VARIANTS)

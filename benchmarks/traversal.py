@@ -24,12 +24,11 @@ inferred types (Hungarian); for every true type with >= 50 cells in its matched 
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import pandas as pd
-from common import Results, run_metadata
-from state_measures import DATASETS, PURE, STATE_RANGES, VARIANTS, measure, summarise, trained_model
+from common import Results, dataset_seed_main, run_metadata
+from state_measures import PURE, STATE_RANGES, VARIANTS, measure, summarise, trained_model
 
 RESULTS = Results("traversal")
 
@@ -46,7 +45,6 @@ def run(dataset: str, variant: str, seed: int) -> dict:
         "per_type": per_type,
         **run_metadata(),
     }
-    RESULTS.append(row)
     print(json.dumps(summarise(pd.DataFrame(per_type), "all")), flush=True)
     return row
 
@@ -120,20 +118,4 @@ def render() -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", nargs="+", default=["sim10"], choices=list(DATASETS))
-    parser.add_argument("--variant", nargs="+", default=["default"], choices=list(VARIANTS))
-    parser.add_argument("--seed", nargs="+", type=int, default=[0])
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--render", action="store_true")
-    args = parser.parse_args()
-    if args.render:
-        render()
-    else:
-        import torch
-
-        torch.set_num_threads(args.threads)
-        for dataset in args.dataset:
-            for variant in args.variant:
-                for seed in args.seed:
-                    run(dataset, variant, seed)
+    dataset_seed_main(__doc__, run, render, RESULTS, datasets=["sim10"], variants=VARIANTS)
