@@ -93,7 +93,8 @@ class CplMixVAE(
         (``benchmarks/accuracy.md``), and slower to annotate by that many passes.
     **module_kwargs
         Passed to :class:`~scmixvae.module.CplMixVAEModule` (``n_hidden``, ``n_latent``,
-        ``kl_weight``, ``coupling_weight``, ``entropy_weight``, ``augmentation_kwargs``, ...).
+        ``kl_weight``, ``coupling_weight``, ``entropy_weight``, ``depth_in_decoder``,
+        ``augmentation_kwargs``, ...).
 
     Examples
     --------
