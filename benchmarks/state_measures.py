@@ -32,6 +32,8 @@ STATE_RANGES = ("prior", "cells")
 # the first results were measured (their rows ran as "default", "a1" and "standard_prior").
 VARIANTS = {
     "default": {},
+    # The defaults before the decoder read depth (rows at 9d86600 and earlier).
+    "no_depth_in_decoder": {"depth_in_decoder": False},
     "a1": {"n_arms": 1},
     "standard_prior": {"state_prior": "standard"},
     "cold_start": COLD_START,
