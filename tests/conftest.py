@@ -36,11 +36,7 @@ def trained(small_adata):
     Cold start: three epochs are too few for the over-clustering start's merged types to be
     learned, and the tests that use this model are about what comes after training.
     """
-    scvi.settings.seed = 0
-    scmixvae.CplMixVAE.setup_anndata(small_adata, layer="counts")
-    model = scmixvae.CplMixVAE(small_adata, n_categories=4, n_hidden=32, initialization="random")
-    model.train(max_epochs=3, batch_size=64, **QUIET)
-    return model
+    return _train_small(small_adata)
 
 
 @pytest.fixture
@@ -55,10 +51,15 @@ def h5ad(tmp_path):
 @pytest.fixture
 def trained_as_before(small_adata):
     """``trained`` as scmixvae 0.1.0 built it: the decoder does not read depth."""
+    return _train_small(small_adata, depth_in_decoder=False)
+
+
+def _train_small(adata, **settings):
+    """``trained``'s model and training, with ``settings`` for the model."""
     scvi.settings.seed = 0
-    scmixvae.CplMixVAE.setup_anndata(small_adata, layer="counts")
+    scmixvae.CplMixVAE.setup_anndata(adata, layer="counts")
     model = scmixvae.CplMixVAE(
-        small_adata, n_categories=4, n_hidden=32, initialization="random", depth_in_decoder=False
+        adata, n_categories=4, n_hidden=32, initialization="random", **settings
     )
     model.train(max_epochs=3, batch_size=64, **QUIET)
     return model

@@ -183,13 +183,10 @@ class CplMixVAEModule(CategorySlotsMixin, DecoderReadoutMixin, BaseModuleClass):
             self.prior_mean = nn.Parameter(torch.zeros(arms, n_slots, n_states))
             self.prior_log_var = nn.Parameter(torch.zeros(arms, n_slots, n_states))
         # Decoder [c, s, log depth, batch] -> L -> F -> F -> F -> F -> D.
-        n_depth = 0
         if self.depth_in_decoder:
             self.depth_norm = ArmBatchNorm(arms, 1)
-            n_depth = 1
-        self.decoder = ArmMLP(
-            arms, [n_slots + n_states + n_depth + n_batch, n_latent] + [width] * 4
-        )
+        n_decoder_input = n_slots + n_states + int(self.depth_in_decoder) + n_batch
+        self.decoder = ArmMLP(arms, [n_decoder_input, n_latent] + [width] * 4)
         self.decoder_out = ArmLinear(arms, width, n_input)
         if likelihood == "zinb":
             self.dropout_out = ArmLinear(arms, width, n_input)
