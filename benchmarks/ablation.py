@@ -10,22 +10,14 @@ of types. Runs append to ``benchmarks/results/ablation.jsonl``; ``--render`` wri
 
 from __future__ import annotations
 
+import tomllib
 from functools import partial
 
 import pandas as pd
 import torch
 from common import DATASETS, HERE, Results, command_line, load, machine_line, prose
 from scored_runs import results_table, run_one
-from variants import (
-    COLD,
-    DEFAULTS,
-    PAPER,
-    WARM,
-    cplmix,
-    fitted_teacher,
-    oracle_teacher,
-    variant_kwargs,
-)
+from variants import DEFAULTS, PAPER, cplmix, fitted_teacher, oracle_teacher, variant_kwargs
 
 RESULTS = Results("ablation")
 
@@ -43,128 +35,10 @@ REMOVED_SETTINGS = {
     ),
 }
 
-#: name -> (description, changes to PAPER).
+#: name -> (description, changes to PAPER), from ``ablation_variants.toml``.
 VARIANTS: dict[str, tuple[str, dict]] = {
-    "paper": ("cold start, entropy weight 1, λ = 1, σ² floor 1e-4, lr 1e-3", {}),
-    "kmeans_lr3": ("k-means warm start, lr 3e-3", WARM),
-    "kmeans_lr3_noent_l001": (
-        "warm start, lr 3e-3, entropy weight 0, λ = 0.01",
-        WARM | {"entropy_weight": 0.0, "coupling_weight": 0.01},
-    ),
-    "kmeans_lr3_noent_l0": (
-        "warm start, lr 3e-3, entropy weight 0, λ = 0 (two uncoupled arms)",
-        WARM | {"entropy_weight": 0.0, "coupling_weight": 0.0},
-    ),
-    "kmeans_floor1e-2": (
-        "warm start, lr 3e-3, entropy weight 0, σ² floor 1e-2 (σ ≥ 0.1)",
-        WARM | {"entropy_weight": 0.0, "coupling_var_floor": 1e-2},
-    ),
-    "kmeans_floor1e-2_ent1": (
-        "warm start, lr 3e-3, σ² floor 1e-2 (entropy weight 1)",
-        WARM | {"coupling_var_floor": 1e-2},
-    ),
-    "kmeans_ait": (
-        "warm start, lr 3e-3, entropy weight 0, σ² floor 1 (σ = 1: plain Aitchison distance)",
-        WARM | {"entropy_weight": 0.0, "coupling_var_floor": 1.0},
-    ),
-    "random_ait": (
-        "cold start, lr 3e-3, entropy weight 0, σ = 1 (plain Aitchison distance)",
-        COLD | {"entropy_weight": 0.0, "coupling_var_floor": 1.0},
-    ),
-    "random_lr3_noent_l001": (
-        "cold start, lr 3e-3, entropy weight 0, λ = 0.01",
-        COLD | {"entropy_weight": 0.0, "coupling_weight": 0.01},
-    ),
-    "defaults_usage1": (
-        "the package defaults plus a usage term of weight 1 (entropy of the batch-mean q(c|x))",
-        DEFAULTS | {"usage_weight": 1.0},
-    ),
-    "defaults_flat1_usage1": (
-        "the defaults plus entropy weight 1 and usage weight 1: both push toward flat "
-        "posteriors (the paper's -H(q) sign) and equal usage",
-        DEFAULTS | {"entropy_weight": 1.0, "usage_weight": 1.0},
-    ),
-    "defaults_flat1_usage03": (
-        "the defaults plus entropy weight 1 and usage weight 0.3",
-        DEFAULTS | {"entropy_weight": 1.0, "usage_weight": 0.3},
-    ),
-    **{
-        f"defaults_flat{w}": (
-            f"the defaults plus entropy weight {w}: the paper's push toward flat posteriors, "
-            "on the scale of the reconstruction (summed over genes)",
-            DEFAULTS | {"entropy_weight": float(w)},
-        )
-        for w in (30, 100)
-    },
-    **{
-        f"defaults_flat{w}_usage{w}": (
-            f"the defaults plus entropy and usage weights {w}",
-            DEFAULTS | {"entropy_weight": float(w), "usage_weight": float(w)},
-        )
-        for w in (30, 100)
-    },
-    "defaults_sharp30": (
-        "the defaults plus entropy weight -30: the opposite sign, a push toward confident "
-        "posteriors on the scale of the reconstruction",
-        DEFAULTS | {"entropy_weight": -30.0},
-    ),
-    **{
-        f"defaults_mi{w}": (
-            f"the defaults plus entropy weight -{w} and usage weight {w}: the mutual "
-            f"information I(x; c) = H(mean q) - mean H(q), weighted {w} (IMSAT / RIM)",
-            DEFAULTS | {"entropy_weight": -float(w), "usage_weight": float(w)},
-        )
-        for w in (10, 30, 100)
-    },
-    "defaults_beta5": (
-        "the defaults with β = 5 on the state KL, so that s carries less and c more",
-        DEFAULTS | {"kl_weight": 5.0},
-    ),
-    "defaults_standard_prior": (
-        "the defaults with p(s) = N(0, I) instead of the type-conditional p(s | c)",
-        DEFAULTS | {"state_prior": "standard"},
-    ),
-    "defaults_hard": (
-        "the defaults with straight-through hard samples fed to the decoder",
-        DEFAULTS | {"hard_samples": True},
-    ),
-    "defaults_latent50": (
-        "the defaults with a bottleneck of 50 instead of 10 (n_latent; the category head "
-        "and the decoder's first layer read it)",
-        DEFAULTS | {"n_latent": 50},
-    ),
-    "defaults_enum3": (
-        "the defaults with the reconstruction averaged exactly over each cell's 3 most "
-        "probable categories (n_enumerated) instead of one Gumbel-softmax sample",
-        DEFAULTS | {"n_enumerated": 3},
-    ),
-    "defaults_selflabel": (
-        "the defaults trained by classification EM (self_labelling): each step assigns every "
-        "cell to the category its decoder scores best, feeds that one-hot to the decoder and "
-        "teaches it to the category head",
-        DEFAULTS | {"self_labelling": True},
-    ),
-    "kmeans_selflabel": (
-        "the k-means warm start (20 % of epochs), then classification EM (self_labelling)",
-        DEFAULTS | {"initialization": "kmeans", "self_labelling": True},
-    ),
-    "defaults_head_hidden": (
-        "the defaults with the category head reading the encoder's last 100-wide hidden layer "
-        "instead of the 10-wide bottleneck (category_input='hidden')",
-        DEFAULTS | {"category_input": "hidden"},
-    ),
-    "defaults_epochs2x": (
-        "the defaults trained for twice the default number of epochs",
-        DEFAULTS | {"epoch_factor": 2},
-    ),
-    "defaults_states1": (
-        "the defaults with a 1-dimensional state s (n_states=1 instead of 2)",
-        DEFAULTS | {"n_states": 1},
-    ),
-    "defaults_states10": (
-        "the defaults with a 10-dimensional state s (n_states=10 instead of 2)",
-        DEFAULTS | {"n_states": 10},
-    ),
+    name: (entry["description"], entry["changes"])
+    for name, entry in tomllib.loads((HERE / "ablation_variants.toml").read_text()).items()
 }
 
 

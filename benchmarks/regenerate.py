@@ -2,6 +2,7 @@
 
     python benchmarks/regenerate.py           # the full runs: hours on 2 CPU cores
     python benchmarks/regenerate.py --quick   # minutes: small data, one seed, a scratch folder
+    python benchmarks/regenerate.py --only accuracy pruning   # some of the full mode's steps
 
 The full mode appends the default rows of every table (cell types against the baselines,
 the state's traversals and what it recovers, choosing K, the latent space, throughput and
@@ -26,20 +27,24 @@ HERE = Path(__file__).parent
 SEEDS = ["--seed", "0", "1", "2"]
 BASELINES = ["pca_leiden_r1", "pca_leiden_k", "pearson_leiden_k", "scvi_leiden_k", "scvi_kmeans_k"]
 
-#: The default rows of every table that measures the package's defaults.
+#: The steps of the full mode, ``(name, script and arguments)``, one after another. The
+#: timings come first; the baselines last, as they do not depend on the package's commit.
 FULL = [
-    ["accuracy.py", "--dataset", "all", "--method", "cplmix_a2", "cplmix_a1", "cplmix_a3"]
-    + BASELINES
-    + SEEDS,
-    ["traversal.py", "--dataset", "sim10", "sim40", "--variant", "default", *SEEDS],
-    ["state_recovery.py", "--dataset"]
-    + [f"prog{genes}s{seed}" for genes in (15, 30, 60) for seed in range(3)]
-    + ["--seed", "0"],
-    ["state_recovery.py", "--dataset", "sim10", *SEEDS],
-    ["pruning.py", "--dataset", "sim30", "zeisel47", "--start", "defaults", *SEEDS],
-    ["embedding.py", *SEEDS],
-    ["throughput.py", "--epochs", "3"],
-    ["start_cost.py", "--cells", "10000", "20000", "100000"],
+    ("throughput", ["throughput.py", "--epochs", "3"]),
+    ("start_cost", ["start_cost.py", "--cells", "10000", "20000", "100000"]),
+    ("accuracy", ["accuracy.py", "--dataset", "all", "--method", "cplmix_a2", *SEEDS]),
+    ("traversal", ["traversal.py", "--dataset", "sim10", "sim40", "--variant", "default", *SEEDS]),
+    (
+        "state_recovery",
+        ["state_recovery.py", "--dataset"]
+        + [f"prog{genes}s{seed}" for genes in (15, 30, 60) for seed in range(3)]
+        + ["--seed", "0"],
+    ),
+    ("state_recovery", ["state_recovery.py", "--dataset", "sim10", *SEEDS]),
+    ("pruning", ["pruning.py", "--dataset", "sim30", "zeisel47", "--start", "defaults", *SEEDS]),
+    ("embedding", ["embedding.py", *SEEDS]),
+    ("arms", ["accuracy.py", "--dataset", "all", "--method", "cplmix_a1", "cplmix_a3", *SEEDS]),
+    ("baselines", ["accuracy.py", "--dataset", "all", "--method", *BASELINES, *SEEDS]),
 ]
 #: One small case of each, for minutes in all.
 QUICK = [
@@ -82,14 +87,23 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="small cases into a scratch folder")
     parser.add_argument("--out", type=Path, default=None, help="--quick's folder (default: temp)")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=sorted({name for name, _ in FULL}),
+        help="the full mode's named steps only, and their tables",
+    )
     args = parser.parse_args()
     env = dict(os.environ)
     if args.quick:
         out = args.out or Path(tempfile.mkdtemp(prefix="scmixvae_benchmarks_"))
         env["SCMIXVAE_BENCHMARK_OUT"] = str(out)
         steps, rendered = QUICK, [step[0] for step in QUICK]
+    elif args.only:
+        steps = [step for name, step in FULL if name in args.only]
+        rendered = list(dict.fromkeys(step[0] for step in steps))
     else:
-        steps, rendered = FULL, RENDERED
+        steps, rendered = [step for _, step in FULL], RENDERED
     for step in steps:
         run(step, env)
     for script in rendered:

@@ -80,11 +80,9 @@ PAPER = {
     "lr": 1e-3,
 }
 
-WARM = {"initialization": "kmeans", "lr": 3e-3}
-COLD = {"initialization": "random", "lr": 3e-3}
 
 #: The package defaults since issue 3, as changes to PAPER.
-DEFAULTS = COLD | {"entropy_weight": 0.0, "coupling_weight": 0.01}
+DEFAULTS = {"initialization": "random", "lr": 3e-3, "entropy_weight": 0.0, "coupling_weight": 0.01}
 
 
 def variant_kwargs(changes: dict, n_obs: int | None = None) -> dict:
