@@ -49,6 +49,40 @@ class FreeBitsModule(CplMixVAEModule):
         return output
 
 
+class LinearStateModule(CplMixVAEModule):
+    """The state also acts on the genes directly: ``W s`` is added to the decoded log means.
+
+    As in a linearly decoded VAE (Svensson et al., 2020), a gene's response to the state is
+    one weight, so a programme of a few genes is a direct path for the state's gradient
+    rather than one learnt through the decoder's layers. ``per_type``: one ``W`` per type,
+    ``Σ_k c_k W_k s``; else one ``W`` for every type. ``W`` starts at zero.
+    """
+
+    per_type = False
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        types = self.n_slots if self.per_type else 1
+        self.state_genes = torch.nn.Parameter(
+            torch.zeros(self.n_arms, types * self.n_states, self.n_input)
+        )
+
+    def decode(self, c, s, library, batch_index=None, depth=None):
+        px = super().decode(c, s, library, batch_index, depth)
+        state = (c.unsqueeze(-1) * s.unsqueeze(-2)).flatten(-2) if self.per_type else s
+        # Added before the softmax over genes: the means still sum to the library.
+        shifted = px.log_mean + torch.bmm(state, self.state_genes)
+        total = px.log_mean.logsumexp(-1, keepdim=True)
+        px.log_mean = shifted - shifted.logsumexp(-1, keepdim=True) + total
+        return px
+
+
+class PerTypeLinearStateModule(LinearStateModule):
+    """:class:`LinearStateModule` with one ``W`` per type."""
+
+    per_type = True
+
+
 def free_bits(nats: float) -> type[CplMixVAEModule]:
     """:class:`FreeBitsModule` with ``nats`` free a dimension."""
     return type(f"FreeBits{nats}", (FreeBitsModule,), {"free_nats": nats})
@@ -76,4 +110,6 @@ VARIANTS = {
     "free_bits_1_no_depth": {"model_cls": model_class(free_bits(1.0)), **_NO_DEPTH},
     # β rises linearly from 0 over the first half of the (50 at 6,000 cells) epochs.
     "kl_warmup_depth": {"train_kwargs": {"plan_kwargs": {"n_epochs_kl_warmup": 25}}},
+    "linear_state": {"model_cls": model_class(LinearStateModule)},
+    "per_type_linear_state": {"model_cls": model_class(PerTypeLinearStateModule)},
 }
