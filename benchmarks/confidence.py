@@ -16,8 +16,10 @@ expected calibration error over 10 equal-width bins and the reliability diagram'
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import scvi
+from baselines import pearson_neighbors
 from common import DATASETS, QUIET, Results, dataset_seed_main, load, run_metadata
 from sklearn.metrics import roc_auc_score
 
@@ -42,6 +44,10 @@ def run(dataset: str, seed: int) -> dict:
     agreement = adata.obs["cplmix_agreement"].to_numpy(dtype=float)
     bins = scmixvae.tl.calibration(adata, key, n_bins=N_BINS)
     wrong = ~right
+    research = {
+        f"auroc_{name}": float(roc_auc_score(wrong, 1 - score))
+        for name, score in research_scores(model, adata, seed).items()
+    }
     return {
         "dataset": dataset,
         "seed": seed,
@@ -50,11 +56,41 @@ def run(dataset: str, seed: int) -> dict:
         "auroc_agreement": float(roc_auc_score(wrong, 1 - agreement)),
         "ece": expected_calibration_error(bins),
         "mean_confidence": float(confidence.mean()),
+        **research,
         "bins": [
             {"bin": round(row.low * N_BINS)} | {k: getattr(row, k) for k in BIN_COLUMNS}
             for row in bins.itertuples()
         ],
         **run_metadata(),
+    }
+
+
+def neighbour_agreement(graph, labels: np.ndarray) -> np.ndarray:
+    """Share of each cell's neighbours in ``graph`` (sparse, cells × cells) of its type."""
+    graph = graph.tocsr()
+    rows = np.repeat(np.arange(graph.shape[0]), np.diff(graph.indptr))
+    same = labels[graph.indices] == labels[rows]
+    return np.bincount(rows, weights=same, minlength=graph.shape[0]) / np.maximum(
+        np.diff(graph.indptr), 1
+    )
+
+
+def research_scores(model, adata, seed: int) -> dict[str, np.ndarray]:
+    """Per-cell scores tried as a confidence (research, not in the package).
+
+    ``margin``: the arm-averaged probability of the type minus that of the runner-up;
+    ``neighbours``: the share of the cell's 15 neighbours in a PCA of Pearson residuals
+    (the start's representation) given the same type; ``confidence_x_neighbours``: the
+    product of the confidence and that share.
+    """
+    probs = np.sort(model.get_cell_types(soft=True).to_numpy(), axis=1)
+    labels = adata.obs["cplmix_type"].astype(str).to_numpy()
+    neighbours = neighbour_agreement(pearson_neighbors(adata, seed).obsp["distances"], labels)
+    confidence = adata.obs["cplmix_confidence"].to_numpy(dtype=float)
+    return {
+        "margin": probs[:, -1] - probs[:, -2],
+        "neighbours": neighbours,
+        "confidence_x_neighbours": confidence * neighbours,
     }
 
 
