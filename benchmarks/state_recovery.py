@@ -188,7 +188,10 @@ def render() -> None:
         no batch norm). `kl_weight_0.5`: β = 0.5; `free_bits_λ`: the state KL of a dimension
         is free below λ nats (Kingma et al., 2016); `kl_warmup`: β rises from 0 over the
         first half of the epochs; `state_from_hidden`: the state reads the encoder's last
-        hidden layer instead of `z`. The screens ran 1 to 3 data seeds, as `runs` says.
+        hidden layer instead of `z`; `linear_state` and `per_type_linear_state`: the state
+        also reaches the genes through one linear map (`W s`, shared by the types or one per
+        type) added to the decoded log means. The screens ran 1 to 3 data seeds, as `runs`
+        says.
         """
     )
     header = list(summaries[0])
