@@ -115,6 +115,22 @@ def render() -> None:
         seeds = ",".join(map(str, sorted(group.seed)))
         commits = ",".join(sorted(group["commit"].dropna().unique()))
         lines.append(f"| {dataset} | {seeds} | " + " | ".join(cells) + f" | {commits} |")
+    research = rows.dropna(subset=["auroc_neighbours"]) if "auroc_neighbours" in rows else rows[:0]
+    lines += [
+        "",
+        "## Other per-cell scores (research, not in the package)",
+        "",
+        " ".join((research_scores.__doc__ or "").split("\n\n")[1].split()),
+        'AUROC of 1 − score for "the type is wrong", on the same cells and models.',
+        "",
+        "| dataset | seed | confidence | margin | neighbours | confidence × neighbours | commit |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in research.itertuples():
+        scores = [row.auroc_confidence, row.auroc_margin, row.auroc_neighbours]
+        scores.append(row.auroc_confidence_x_neighbours)
+        cells = " | ".join(f"{score:.3f}" for score in scores)
+        lines.append(f"| {row.dataset} | {row.seed} | {cells} | {row.commit} |")
     lines += [
         "",
         "## Reliability (all seeds pooled)",
@@ -124,7 +140,8 @@ def render() -> None:
     ]
     for dataset, group in rows.groupby("dataset", sort=False):
         bins = pd.DataFrame([b for row in group.bins for b in row])
-        bins = bins.rename(columns={"cells": "n_cells"})  # rows before the package's bins
+        if "cells" in bins:  # rows before the package's bins named the count "cells"
+            bins["n_cells"] = bins.get("n_cells", bins["cells"]).fillna(bins["cells"])
         for b, cells in bins.groupby("bin"):
             weights = cells.n_cells / cells.n_cells.sum()
             lines.append(
