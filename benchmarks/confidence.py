@@ -79,8 +79,9 @@ def research_scores(model, adata, seed: int) -> dict[str, np.ndarray]:
     """Per-cell scores tried as a confidence (research, not in the package).
 
     ``margin``: the arm-averaged probability of the type minus that of the runner-up;
-    ``neighbours``: the share of the cell's 15 neighbours in a PCA of Pearson residuals
-    (the start's representation) given the same type; ``confidence_x_neighbours``: the
+    ``neighbours``: the share of the cell's neighbours given the same type, in scanpy's
+    15-neighbour graph (the cell itself counted among the 15) on a PCA of Pearson residuals,
+    as the baselines build it; ``confidence_x_neighbours``: the
     product of the confidence and that share.
     """
     probs = np.sort(model.get_cell_types(soft=True).to_numpy(), axis=1)
