@@ -145,10 +145,10 @@ def render() -> None:
             `rise at true K`: `h_K / h_{K+1}`, how much dearer the merge that would join two
             true types is than the merge before it; `largest rise`: the rule's own ratio.
             In these rows the trees of the 10- and 30-type simulators rise 3- to 17-fold at the
-            true K, and nowhere more. On the 40-type simulator (types closer to each other), on
+            true K, and nowhere more. On the 40-type simulator, on
             PBMC and on Zeisel no merge is even twice as dear as the one before it: the
             heights fall smoothly from the first merge to the last,
-            so their annotations' K is one cut among many that the decoders tell apart about
+            so their labels' K is one cut among many that the decoders tell apart about
             equally well, and a rule on the heights alone picks the top of the hierarchy.
             """
         ),
