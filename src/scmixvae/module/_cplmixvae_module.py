@@ -95,8 +95,9 @@ class CplMixVAEModule(CategorySlotsMixin, DecoderReadoutMixin, BaseModuleClass):
     depth_in_decoder
         Count likelihoods only: the decoder also reads the cell's log total counts,
         standardised over the cells by a batch-norm layer, so that the state need not carry
-        sequencing depth (``docs/method.md``, "One arm"). ``False``: the decoder reads
-        ``[c, s]`` only, and a state dimension may follow depth.
+        sequencing depth (``docs/method.md``, "One arm"). ``False`` builds the decoder of
+        models saved before this input existed, which read ``[c, s]`` only (a state
+        dimension may then follow depth); they load with it.
     type_readout
         Where :meth:`classify` reads each arm's types from. ``"encoder"`` (default): the
         category head's ``q(c | x)``, one pass. ``"decoder"``: the arm's own mixture,
