@@ -196,12 +196,13 @@ def render() -> None:
             where recorded; runs at 81b80b5 and later recompute the batch-norm statistics after
             training (see the changelog). `wall s`: the whole method, from the counts to the
             labels (training, `annotate`; neighbours and Leiden), one method at a time.
-            `large50s0n3000` and `large50s0`: `simulate` at 3,000 and 20,000 cells (50 types,
-            2,000 genes), the end-to-end comparison of issue 32: `cplmix_a2` is
-            `CplMixVAE(adata, n_categories=50).train()`, `scvi_leiden_r1` scvi-tools'
-            `SCVI.train()` with its default epochs then Leiden at resolution 1, `pca_leiden_r1`
-            scanpy's PCA pipeline then Leiden at resolution 1: what a user who does not know K
-            runs.
+            `large50s0n3000`, `large50s0` and `large50s0n100000`: `simulate` at 3,000, 20,000
+            and 100,000 cells (50 types, 2,000 genes), the end-to-end comparison of issue 32:
+            `cplmix_a2` is `CplMixVAE(adata, n_categories=50).train()`, `scvi_leiden_r1`
+            scvi-tools' `SCVI.train()` with its default epochs then Leiden at resolution 1,
+            `pca_leiden_r1` scanpy's PCA pipeline then Leiden at resolution 1: what a user who
+            does not know K runs. The rows at c8ddd5b ran one at a time on the otherwise idle
+            machine, 2 torch threads.
             """
         ),
         "",
