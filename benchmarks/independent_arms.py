@@ -140,10 +140,25 @@ def fit_per_arm(teacher, x, seed=0):
 
 type_start.fit_cluster_teacher = fit_per_arm
 
+
+class Arm0MergeModule(IndependentArmsModule):
+    """Independent arms whose merge reads arm 0's decoder alone."""
+
+    def category_scores(self, *args, **kwargs):
+        return super().category_scores(*args, **kwargs)[:1]
+
+
+class Arm0MergeModel(scmixvae.CplMixVAE):
+    """Independent arms; the over-clustering merge judged by arm 0's decoder only."""
+
+    _module_cls = Arm0MergeModule
+
+
 VARIANTS = {
     "default": scmixvae.CplMixVAE,
     "independent": IndependentArmsModel,
     "perturbed": PerturbedArmsModel,
+    "independent_arm0_merge": Arm0MergeModel,
 }
 
 
@@ -198,6 +213,7 @@ def render() -> None:
         "k-means clusters, every other arm the k-means of a bootstrap resample of the same",
         "cells (its own seed), matched to arm 0's; `perturbed`: every other arm taught arm 0's",
         "k-means refitted on a bootstrap resample from arm 0's centroids (one run);",
+        "`independent_arm0_merge`: `independent`, the merge judged by arm 0's decoder alone;",
         "`default`: the package's defaults (every arm",
         "taught the same clusters). At the true K. ACC of the consensus type and of each arm's",
         "own; `disagree`: share of cells whose arms do not all agree; AUROC of `1 − score` for",
