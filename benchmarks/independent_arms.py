@@ -24,9 +24,9 @@ import numpy as np
 import scvi
 import torch
 from common import QUIET, Results, dataset_seed_main, load, run_metadata
-from scipy.optimize import linear_sum_assignment
 from sklearn.cluster import KMeans
 from sklearn.metrics import roc_auc_score
+from view_consensus import match_to
 
 import scmixvae
 import scmixvae.start._type_start as type_start
@@ -95,16 +95,6 @@ class PerturbedArmsModel(scmixvae.CplMixVAE):
     """Each further arm taught arm 0's k-means refitted on a bootstrap resample."""
 
     _module_cls = PerturbedArmsModule
-
-
-def match_to(reference: np.ndarray, labels: np.ndarray, n_clusters: int) -> np.ndarray:
-    """``order``: cluster ``order[k]`` of ``labels`` is matched to ``k`` of ``reference``."""
-    contingency = np.zeros((n_clusters, n_clusters))
-    np.add.at(contingency, (reference, labels), 1)
-    rows, columns = linear_sum_assignment(-contingency)
-    order = np.empty(n_clusters, dtype=int)
-    order[rows] = columns
-    return order
 
 
 _package_fit = type_start.fit_cluster_teacher

@@ -31,6 +31,21 @@ from scmixvae._expression import pearson_residuals
 from scmixvae.model._consensus import category_consensus, select_round
 
 RESULTS = Results("view_consensus")
+
+
+def match_to(reference: np.ndarray, labels: np.ndarray, n_clusters: int) -> np.ndarray:
+    """``order``: cluster ``order[k]`` of ``labels`` is matched to ``k`` of ``reference``.
+
+    The Hungarian assignment on the two clusterings' contingency table.
+    """
+    contingency = np.zeros((n_clusters, n_clusters))
+    np.add.at(contingency, (reference, labels), 1)
+    rows, columns = linear_sum_assignment(-contingency)
+    order = np.empty(n_clusters, dtype=int)
+    order[rows] = columns
+    return order
+
+
 VIEWS = ("seed", "bootstrap")
 ARMS = (2, 4)
 THRESHOLD = 0.95
@@ -64,11 +79,7 @@ def arm_centroids(embedding, n_clusters, view, n_arms, seed) -> list[np.ndarray]
         centroids = kmeans.fit(embedding[cells]).cluster_centers_
         own = nearest(embedding, centroids, np.ones(n_clusters, bool))
         if arm:
-            table = np.zeros((n_clusters, n_clusters))
-            np.add.at(table, (labels[0], own), 1)
-            rows, cols = linear_sum_assignment(-table)
-            order = np.empty(n_clusters, int)
-            order[rows] = cols  # arm 0's cluster r is this arm's cluster order[r]
+            order = match_to(labels[0], own, n_clusters)
             centroids, own = centroids[order], np.argsort(order)[own]
         arms.append(centroids)
         labels.append(own)
