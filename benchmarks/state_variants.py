@@ -112,4 +112,8 @@ VARIANTS = {
     "kl_warmup_depth": {"train_kwargs": {"plan_kwargs": {"n_epochs_kl_warmup": 25}}},
     "linear_state": {"model_cls": model_class(LinearStateModule)},
     "per_type_linear_state": {"model_cls": model_class(PerTypeLinearStateModule)},
+    # More room for the programme beside depth and the type's own axes.
+    "n_states_4": {"n_states": 4},
+    # Twice the default epochs (100 at 6,000 cells): does the state need longer to form?
+    "epochs_x2": {"train_kwargs": {"max_epochs": 100}},
 }
