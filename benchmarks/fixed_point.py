@@ -114,7 +114,7 @@ def teach(model, labels: np.ndarray) -> float:
     codes = torch.as_tensor(labels.astype(int))
     teacher.centroids.fill_(1e6)
     for code in codes.unique():
-        teacher.centroids[code] = embedding[codes == code].mean(0)
+        teacher.centroids[:, code] = embedding[codes == code].mean(0)
     return float((teacher(x) == codes).float().mean())
 
 

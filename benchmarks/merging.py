@@ -78,7 +78,7 @@ VARIANT_TABLES = [
 
 def pca_merge(model, clusters: np.ndarray, k: int, method: str) -> np.ndarray:
     """Each cell's group when the clusters' PCA centroids are merged by ``method``."""
-    centroids = model.module.teacher.centroids.cpu().numpy()
+    centroids = model.module.teacher.centroids[0].cpu().numpy()  # arm 0: the merged clusters
     used = np.unique(clusters)
     groups = fcluster(linkage(centroids[used], method), k, "maxclust")
     group_of = np.zeros(len(centroids), dtype=int)
@@ -170,7 +170,7 @@ def run(dataset: str, seed: int, arms: int = 2, clusters_per_type: int = CLUSTER
         row[f"pca_{method}"] = acc(pca_merge(model, clusters, k, method))
     for cap in CELL_CAPS:
         row[f"cap{cap}_geodesic"] = acc(capped_merge(scores, clusters, embedding, k, cap, seed))
-    centroids = model.module.teacher.centroids.cpu().numpy()
+    centroids = model.module.teacher.centroids[0].cpu().numpy()  # arm 0: the merged clusters
     for m in NEAREST_CANDIDATES:
         candidates = nearest_candidates(centroids, min(m, len(centroids)))
         merged = candidate_merge(scores, clusters, k, candidates, connectivity)

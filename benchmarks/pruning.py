@@ -20,7 +20,7 @@ import pandas as pd
 import scvi
 import torch
 from common import QUIET, Results, command_line, load, run_metadata
-from independent_arms import IndependentArmsModel
+from independent_arms import IndependentModel
 from tree_k import merge_by_tree
 from variants import COLD_START
 
@@ -33,14 +33,14 @@ K_MAX = {"sim10": 20, "sim30": 60, "sim40": 80, "zeisel47": 70, "pbmc": 20}
 #: current defaults. The rows of the merges that left the package (``average_merge``,
 #: ``modularity_merge``; ``tried.md``) stay in the results and the table. ``merge_tree``
 #: (issue 28 research): the defaults, with K chosen by the merge tree of the trained types
-#: (``tree_k.merge_by_tree``) instead of ``prune()``. ``independent`` (issue 28 research): the
-#: defaults with each further arm taught its own bootstrap clustering
-#: (``independent_arms.py``), so that the arms' consensus can tell a reproducible type.
+#: (``tree_k.merge_by_tree``) instead of ``prune()``. ``independent`` (issue 28 research): each
+#: further arm taught its own bootstrap clustering, the merge judged by every arm's decoder
+#: (``independent_arms.py``); the defaults since then judge it by arm 0's alone.
 STARTS = {
     "cold": COLD_START,
     "defaults": {},
     "merge_tree": {},
-    "independent": {"model_cls": IndependentArmsModel},
+    "independent": {"model_cls": IndependentModel},
 }
 
 
@@ -191,8 +191,9 @@ def render() -> None:
         "the defaults, then the trained types merged where their merge tree rises most",
         "(`tree_k.merge_by_tree`, `merge_tree.md`) and fine-tuned for 0.25 × the initial steps;",
         "its `prune s` is that merge and fine-tuning, its consensus the arms' after it.",
-        "`independent` (issue 28 research): the defaults, each further arm taught its own",
-        "bootstrap k-means clustering (`independent_arms.py`), then `prune()`.",
+        "`independent` (issue 28 research): each further arm taught its own bootstrap",
+        "k-means clustering, the merge judged by every arm's decoder (`independent_arms.py`),",
+        "then `prune()`; the defaults since commit COMMIT judge the merge by arm 0's alone.",
         "ACC / ARI / NMI are those of the selected round; `true K` is a model trained with",
         "the true number of types (same seed). `train s` / `prune s`:",
         "wall time of the initial training and of all pruning rounds, measured while 2-4",

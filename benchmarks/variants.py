@@ -129,7 +129,7 @@ def oracle_teacher(labels: np.ndarray):
         original(teacher, x, seed=seed)
         embedding = teacher.embed(torch.as_tensor(np.asarray(x)))
         for code in range(codes.max() + 1):
-            teacher.centroids[code] = embedding[torch.as_tensor(codes == code)].mean(0)
+            teacher.centroids[:, code] = embedding[torch.as_tensor(codes == code)].mean(0)
         return teacher
 
     type_start.fit_cluster_teacher = fit

@@ -41,6 +41,46 @@ def test_teacher_recovers_blobs_dense_and_sparse():
     assert labels.shape == (2, 90) and torch.equal(labels[0], labels[1])
 
 
+def test_each_arm_is_taught_its_own_bootstrap_clustering():
+    x, truth = _blobs()
+    one = fit_cluster_teacher(ClusterTeacher(6, n_categories=3, n_components=3), x, seed=0)
+    two = fit_cluster_teacher(
+        ClusterTeacher(6, n_categories=3, n_components=3, n_arms=2), x, seed=0
+    )
+    assert torch.equal(two.centroids[0], one.centroids[0])  # arm 0: the k-means of all cells
+    assert not torch.equal(two.centroids[1], two.centroids[0])  # arm 1: of a resample
+    # clusters that survive the resample get the same number in both arms
+    labels = two(torch.from_numpy(x).expand(2, -1, -1))
+    assert torch.equal(labels[0], labels[1]) and _same_partition(labels[0].numpy(), truth)
+    # a continuum cut into 4 is cut elsewhere by the resample: the arms disagree on some cells
+    line = np.linspace(0, 10, 200, dtype="float32")[:, None] * np.ones((1, 6), "float32")
+    cut = fit_cluster_teacher(ClusterTeacher(6, n_categories=4, n_arms=2), line, seed=0)
+    labels = cut(torch.from_numpy(line).expand(2, -1, -1))
+    assert 0 < (labels[0] != labels[1]).sum() < 50
+    # cells without an arm axis (the merge's) are labelled by arm 0's clusters
+    assert torch.equal(cut(torch.from_numpy(line)), labels[0])
+
+
+def test_a_single_clustering_saved_before_loads_into_every_arm():
+    teacher = ClusterTeacher(4, n_categories=3, n_components=2, n_arms=2)
+    saved = {name: buffer.clone() for name, buffer in teacher.state_dict().items()}
+    saved["centroids"] = torch.arange(6.0).reshape(3, 2)
+    teacher.load_state_dict(saved)
+    assert teacher.centroids.shape == (2, 3, 2)
+    assert torch.equal(teacher.centroids[0], saved["centroids"])
+    assert torch.equal(teacher.centroids[1], saved["centroids"])
+
+
+def test_clusters_are_matched_by_the_cells_they_share():
+    from scmixvae.start._kmeans import match_clusters
+
+    reference = np.array([0, 0, 0, 1, 1, 2, 2, 2])
+    labels = np.array([1, 1, 2, 0, 0, 2, 2, 2])  # cluster 2 also took a cell of 0
+    order = match_clusters(reference, labels, 3)
+    assert order.tolist() == [1, 0, 2]
+    assert (order[reference] == labels).sum() == 7
+
+
 def test_teacher_errors_on_too_few_cells():
     with pytest.raises(ValueError, match="at least n_categories"):
         fit_cluster_teacher(ClusterTeacher(6, n_categories=5), np.zeros((3, 6), dtype="float32"))

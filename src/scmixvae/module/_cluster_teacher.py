@@ -18,15 +18,18 @@ from .._expression import pearson_residuals
 
 
 class ClusterTeacher(nn.Module):
-    """Nearest-centroid labels in a fixed PCA space: ``g(argmin_k ‖(r(x) − μ) W − m_k‖)``.
+    """Nearest-centroid labels in a fixed PCA space: ``g(argmin_k ‖(r(x) − μ) W − m_{a,k}‖)``.
 
     ``r`` is the representation the clustering reads: the counts' analytic Pearson residuals
     (:func:`~scmixvae._expression.pearson_residuals`, gene fractions and clip fitted by
     :func:`~scmixvae.start.fit_cluster_teacher`), or ``x`` itself for non-count data. The
     buffers start at zero and are set by :func:`scmixvae.start.fit_cluster_teacher`; they are
     saved with the module.
-    ``g`` maps each centroid to the category it teaches: the identity until
-    :meth:`assign_categories` merges centroids (the over-clustering start).
+    Each arm ``a`` has its own centroids ``m_a`` in the one shared PCA, so that the arms can be
+    taught different clusterings of the same cells; centroid ``k`` of every arm is the same
+    cluster (:func:`~scmixvae.start.fit_cluster_teacher` matches them), and ``g`` maps each
+    centroid to the category it teaches: the identity until :meth:`assign_categories` merges
+    centroids (the over-clustering start).
 
     Parameters
     ----------
@@ -39,6 +42,8 @@ class ClusterTeacher(nn.Module):
     counts
         Whether ``x`` are raw counts (clustered as Pearson residuals, which weigh genes by
         their variance beyond sampling noise rather than by their depth).
+    n_arms
+        Number of clusterings ``A``: one per arm of the module.
 
     Examples
     --------
@@ -58,6 +63,7 @@ class ClusterTeacher(nn.Module):
         n_categories: int,
         n_components: int = 50,
         counts: bool = False,
+        n_arms: int = 1,
     ):
         super().__init__()
         self.counts = counts
@@ -66,7 +72,7 @@ class ClusterTeacher(nn.Module):
         self.register_buffer("residual_clip", torch.zeros(()))
         self.register_buffer("mean", torch.zeros(n_input))
         self.register_buffer("components", torch.zeros(n_input, n_components))
-        self.register_buffer("centroids", torch.zeros(n_categories, n_components))
+        self.register_buffer("centroids", torch.zeros(n_arms, n_categories, n_components))
         self.register_buffer("category", torch.arange(n_categories))
 
     def set_residuals(self, gene_fraction: np.ndarray, residual_clip: float) -> None:
@@ -79,14 +85,15 @@ class ClusterTeacher(nn.Module):
     ) -> None:
         """Store a fitted clustering: PCA ``mean`` and ``components``, and ``centroids``.
 
-        Shapes ``(D,)``, ``(D, p)`` and ``(K, p)`` for ``p`` up to ``P`` (the rest is 0).
+        Shapes ``(D,)``, ``(D, p)`` and ``(A, K, p)`` (or ``(K, p)``, the same centroids
+        for every arm) for ``p`` up to ``P`` (the rest is 0).
         """
         n_components = components.shape[1]
         self.mean.copy_(self._tensor(mean))
         self.components.zero_()
         self.components[:, :n_components] = self._tensor(components)
         self.centroids.zero_()
-        self.centroids[:, :n_components] = self._tensor(centroids)
+        self.centroids[..., :n_components] = self._tensor(centroids)
 
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
         # scikit-learn can return arrays with negative strides, which torch refuses.
@@ -106,16 +113,20 @@ class ClusterTeacher(nn.Module):
         return (self.represent(x) - self.mean) @ self.components
 
     def nearest_centroid(self, x: torch.Tensor) -> torch.Tensor:
-        """Index of the nearest centroid for every row of ``x`` (any leading shape)."""
+        """Index of the nearest centroid for every row of ``x``, as :meth:`nearest_centroid_to`."""
         return self.nearest_centroid_to(self.embed(x))
 
     def nearest_centroid_to(self, embedding: torch.Tensor) -> torch.Tensor:
-        """Index of the nearest centroid for every row of ``embedding`` (from :meth:`embed`)."""
-        centroids = self.centroids.expand(*embedding.shape[:-2], -1, -1)
+        """Index of the nearest centroid for every row of ``embedding`` (from :meth:`embed`).
+
+        ``(A, B, P)`` embeddings, one per arm, are labelled by each arm's centroids; ``(B, P)``
+        embeddings by arm 0's, the clustering the over-clustering start merges.
+        """
+        centroids = self.centroids if embedding.dim() == 3 else self.centroids[0]
         return torch.cdist(embedding, centroids).argmin(-1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Category taught for every row of ``x``: that of its nearest centroid."""
+        """Category taught for every row of ``x`` (``(A, B, D)`` or ``(B, D)``)."""
         return self.category[self.nearest_centroid(x)]
 
     def assign_categories(self, category: np.ndarray | torch.Tensor) -> None:
@@ -132,11 +143,12 @@ class ClusterTeacher(nn.Module):
         """Point centroids of inactive categories to the category of the nearest active one.
 
         ``active`` is the module's mask of categories; a pruned category is never taught.
+        Nearest by arm 0's centroids: centroid ``k`` is one cluster in every arm.
 
         Examples
         --------
         >>> teacher = ClusterTeacher(2, n_categories=3, n_components=2)
-        >>> _ = teacher.centroids.copy_(torch.tensor([[0.0, 0.0], [1.0, 0.0], [9.0, 0.0]]))
+        >>> _ = teacher.centroids.copy_(torch.tensor([[[0.0, 0.0], [1.0, 0.0], [9.0, 0.0]]]))
         >>> teacher.retarget(torch.tensor([False, True, True]))
         >>> teacher.category.tolist()
         [1, 1, 2]
@@ -145,6 +157,14 @@ class ClusterTeacher(nn.Module):
         taught = active[self.category]
         if taught.all():
             return
-        distances = torch.cdist(self.centroids, self.centroids[taught])
+        distances = torch.cdist(self.centroids[0], self.centroids[0][taught])
         nearest = distances.argmin(-1)
         self.category[~taught] = self.category[taught][nearest[~taught]]
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # Models saved before the arms had their own clusterings hold (K, P) centroids:
+        # every arm was taught those.
+        key = prefix + "centroids"
+        if key in state_dict and state_dict[key].dim() == 2:
+            state_dict[key] = state_dict[key].expand_as(self.centroids).clone()
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)

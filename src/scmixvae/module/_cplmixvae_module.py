@@ -194,7 +194,7 @@ class CplMixVAEModule(CategorySlotsMixin, DecoderReadoutMixin, BaseModuleClass):
         if likelihood in COUNT_LIKELIHOODS:
             self.log_dispersion = nn.Parameter(torch.zeros(arms, 1, n_input))
         self.teacher = (
-            ClusterTeacher(n_input, n_slots, counts=likelihood in COUNT_LIKELIHOODS)
+            ClusterTeacher(n_input, n_slots, counts=likelihood in COUNT_LIKELIHOODS, n_arms=arms)
             if initialization != "random"
             else None
         )

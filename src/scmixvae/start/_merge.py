@@ -89,7 +89,7 @@ def decoder_divergence(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
     ----------
     scores
         ``(n_cells, K)``: reconstruction + state KL of every cell under every category
-        (:meth:`~scmixvae.module.CplMixVAEModule.category_scores`, summed over arms).
+        (:meth:`~scmixvae.module.CplMixVAEModule.category_scores` of arm 0).
     labels
         ``(n_cells,)``: the category each cell was trained with.
 

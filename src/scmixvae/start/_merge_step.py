@@ -26,7 +26,7 @@ from ._merge import merge_categories, neighbour_connectivity
 class MergeEvidence(NamedTuple):
     """What the merge reads of ``n`` cells."""
 
-    #: ``(n, K)``: reconstruction + state KL under every category, summed over arms.
+    #: ``(n, K)``: reconstruction + state KL under every category, by arm 0's decoder.
     scores: np.ndarray
     #: ``(n,)``: the teacher's nearest centroid, the category each cell was taught.
     clusters: np.ndarray
@@ -40,7 +40,10 @@ def merge_evidence(model, indices: np.ndarray) -> MergeEvidence:
     """Return the :class:`MergeEvidence` of the cells ``indices``.
 
     Scored in eval mode, with batch-norm statistics first recomputed on ``indices`` for the
-    current weights; the module's mode is restored.
+    current weights; the module's mode is restored. Only arm 0's decoder scores: arm 0 was
+    taught the clusters being merged, while every further arm was taught its own bootstrap
+    clustering, whose disagreements would blur the divergence between arm 0's clusters
+    (``benchmarks/independent_arms.md``).
     """
     recalibrate_batch_norm(model, indices)
     module = model.module
@@ -54,7 +57,7 @@ def merge_evidence(model, indices: np.ndarray) -> MergeEvidence:
                 library = module.library_size(x_arm)
                 z, _ = module.encode(x_arm, library)
                 arm_scores = module.category_scores(x_arm, z, library, batch_index)
-                scores.append(arm_scores.sum(0).double().cpu())
+                scores.append(arm_scores[0].double().cpu())
                 embedding = module.teacher.embed(x)
                 clusters.append(module.teacher.nearest_centroid_to(embedding).cpu())
                 libraries.append(library[0, :, 0].cpu())
