@@ -22,28 +22,15 @@ import numpy as np
 import pandas as pd
 import torch
 from common import Results, dataset_seed_main, load, run_metadata
-from scipy.optimize import linear_sum_assignment
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 
 import scmixvae
 from scmixvae._expression import pearson_residuals
 from scmixvae.model._consensus import category_consensus, select_round
+from scmixvae.start._kmeans import match_clusters
 
 RESULTS = Results("view_consensus")
-
-
-def match_to(reference: np.ndarray, labels: np.ndarray, n_clusters: int) -> np.ndarray:
-    """``order``: cluster ``order[k]`` of ``labels`` is matched to ``k`` of ``reference``.
-
-    The Hungarian assignment on the two clusterings' contingency table.
-    """
-    contingency = np.zeros((n_clusters, n_clusters))
-    np.add.at(contingency, (reference, labels), 1)
-    rows, columns = linear_sum_assignment(-contingency)
-    order = np.empty(n_clusters, dtype=int)
-    order[rows] = columns
-    return order
 
 
 VIEWS = ("seed", "bootstrap")
@@ -79,7 +66,7 @@ def arm_centroids(embedding, n_clusters, view, n_arms, seed) -> list[np.ndarray]
         centroids = kmeans.fit(embedding[cells]).cluster_centers_
         own = nearest(embedding, centroids, np.ones(n_clusters, bool))
         if arm:
-            order = match_to(labels[0], own, n_clusters)
+            order = match_clusters(labels[0], own, n_clusters)
             centroids, own = centroids[order], np.argsort(order)[own]
         arms.append(centroids)
         labels.append(own)
