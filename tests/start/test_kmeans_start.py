@@ -1,4 +1,5 @@
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -59,6 +60,16 @@ def test_each_arm_is_taught_its_own_bootstrap_clustering():
     assert 0 < (labels[0] != labels[1]).sum() < 50
     # cells without an arm axis (the merge's) are labelled by arm 0's clusters
     assert torch.equal(cut(torch.from_numpy(line)), labels[0])
+
+
+def test_an_arm_whose_resample_is_too_small_for_its_own_clustering_shares_arm_0s():
+    x = np.random.default_rng(0).normal(size=(30, 6)).astype("float32")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning about duplicate points
+        teacher = fit_cluster_teacher(
+            ClusterTeacher(6, n_categories=25, n_components=3, n_arms=2), x, seed=0
+        )
+    assert torch.equal(teacher.centroids[1], teacher.centroids[0])
 
 
 def test_a_single_clustering_saved_before_loads_into_every_arm():

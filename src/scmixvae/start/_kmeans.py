@@ -38,7 +38,8 @@ def fit_cluster_teacher(
     in chunks of cells. For counts the Pearson residuals' gene fractions and clip are fitted
     first, on the same cells. Arm 0's centroids are the k-means of all of ``x``; arm ``a``'s
     the k-means (seed ``seed + a``) of a bootstrap resample of ``x``, numbered as arm 0's
-    clusters they share most cells with (:func:`match_clusters`). Returns ``teacher``.
+    clusters they share most cells with (:func:`match_clusters`); a resample with fewer
+    distinct cells than clusters gives its arm arm 0's centroids. Returns ``teacher``.
 
     Examples
     --------
@@ -90,6 +91,10 @@ def _arm_centroids(
     rng = np.random.default_rng(seed)
     for arm in range(1, n_arms):
         resample = rng.choice(len(embedding), len(embedding), replace=True)
+        if len(np.unique(embedding[resample], axis=0)) < n_clusters:
+            # Too few distinct cells for a clustering of their own: this arm shares arm 0's.
+            centroids.append(centroids[0])
+            continue
         kmeans = KMeans(n_clusters, n_init=10, random_state=(seed or 0) + arm)
         kmeans.fit(embedding[resample])
         order = match_clusters(reference, kmeans.predict(embedding), n_clusters)
