@@ -25,6 +25,8 @@ consensus type and of each arm's own, and the AUROC of ``1 − confidence`` and
 
 from __future__ import annotations
 
+import copy
+
 import scvi
 from common import QUIET, Results, dataset_seed_main, load, run_metadata
 from sklearn.metrics import roc_auc_score
@@ -39,6 +41,10 @@ RESULTS = Results("independent_arms")
 
 class SummedMergeModule(CplMixVAEModule):
     """The merge, which reads arm 0's scores, reads the sum of every arm's instead."""
+
+    def arm(self, index):
+        """A copy of every arm: the merge's scorer, which is a copy of arm 0 in the package."""
+        return copy.deepcopy(self)
 
     def category_scores(self, *args, **kwargs):
         scores = super().category_scores(*args, **kwargs)

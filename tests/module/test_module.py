@@ -222,3 +222,25 @@ def test_category_scores_differ_between_categories_as_the_full_likelihood_does()
     shift = full - scores
     assert torch.allclose(shift, shift[..., :1].expand_as(shift), atol=1e-3)
     assert not torch.allclose(shift, torch.zeros_like(shift))
+
+
+def test_arm_copy_scores_as_that_arm_of_the_full_module():
+    module = CplMixVAEModule(n_input=12, n_slots=3, n_arms=3, n_batch=2).eval()
+    with torch.no_grad():  # arms that differ in every arm-indexed tensor, statistics included
+        for tensor in [*module.parameters(), *module.buffers()]:
+            if tensor.dtype.is_floating_point:
+                tensor.add_(torch.randn_like(tensor) * 0.1)
+    x = _counts()
+    batch = torch.randint(0, 2, (16, 1))
+    x_arm = x.expand(3, *x.shape)
+    library = module.library_size(x_arm)
+    z, _ = module.encode(x_arm, library)
+    every_arm = module.category_scores(x_arm, z, library, batch)
+    arm = module.arm(2)
+    assert arm.n_arms == 1 and module.n_arms == 3
+    assert arm.decoder_out.weight.shape == (1, 100, 12) and arm.teacher.centroids.shape[0] == 1
+    z_arm, _ = arm.encode(x[None], library[2:])
+    assert torch.allclose(z_arm, z[2:], atol=1e-5)
+    scores = arm.category_scores(x[None], z_arm, library[2:], batch)
+    assert torch.allclose(scores, every_arm[2:], rtol=1e-5)
+    assert not torch.allclose(scores, every_arm[:1], rtol=1e-3)

@@ -7,6 +7,7 @@ instead of ``A`` kernel launches (``STYLE.md``, "Arms as a tensor dimension").
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
@@ -139,3 +140,34 @@ class ArmMLP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply the blocks to ``x`` of shape ``(A, B, widths[0])``."""
         return self.layers(x)
+
+
+def single_arm(module: nn.Module, arm: int, arm_tensors: tuple[str, ...] = ()) -> nn.Module:
+    """Return a copy of ``module`` that computes arm ``arm`` alone (``A = 1``).
+
+    The arm axis is cut from every :class:`ArmLinear` and :class:`ArmBatchNorm` and from the
+    parameters and buffers named in ``arm_tensors`` (dotted names, skipped where absent); the
+    copy's ``n_arms`` becomes 1. Cheaper than running every arm when one arm's output is
+    read, e.g. the ``K`` decoder passes per cell of a category score.
+
+    Examples
+    --------
+    >>> mlp = ArmMLP(n_arms=2, widths=[4, 3]).eval()
+    >>> x = torch.randn(5, 4)
+    >>> torch.allclose(single_arm(mlp, 1)(x[None]), mlp(x.expand(2, 5, 4))[1:])
+    True
+
+    """
+    single = copy.deepcopy(module)
+    keep = slice(arm, arm + 1)
+    names = {name for name, _ in single.named_parameters()}
+    names |= {name for name, _ in single.named_buffers()}
+    for name in names:
+        owner_name, _, leaf = name.rpartition(".")
+        owner = single.get_submodule(owner_name)
+        if isinstance(owner, ArmLinear | ArmBatchNorm) or name in arm_tensors:
+            tensor = getattr(owner, leaf)
+            tensor.data = tensor.data[keep].clone()
+    if hasattr(single, "n_arms"):
+        single.n_arms = 1
+    return single

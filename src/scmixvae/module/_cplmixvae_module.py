@@ -18,7 +18,7 @@ from torch import nn
 from .._choices import check_choice
 from .._expression import log_normalise
 from ..augment import AugmentationName, Augmenter, make_augmenter
-from ._arm_layers import ArmBatchNorm, ArmLinear, ArmMLP, once_if_shared
+from ._arm_layers import ArmBatchNorm, ArmLinear, ArmMLP, once_if_shared, single_arm
 from ._category_slots import CategorySlotsMixin
 from ._cluster_teacher import ClusterTeacher
 from ._decoder_readout import DecoderReadoutMixin
@@ -199,6 +199,18 @@ class CplMixVAEModule(CategorySlotsMixin, DecoderReadoutMixin, BaseModuleClass):
             else None
         )
         self.register_category_slots(n_slots)
+
+    def arm(self, index: int) -> CplMixVAEModule:
+        """Return a 1-arm copy of arm ``index``: its weights and statistics, the same slots.
+
+        Examples
+        --------
+        >>> CplMixVAEModule(n_input=20, n_slots=3, n_arms=3).arm(2).n_arms
+        1
+
+        """
+        arm_tensors = ("prior_mean", "prior_log_var", "log_dispersion", "teacher.centroids")
+        return single_arm(self, index, arm_tensors)
 
     # ---- pieces -------------------------------------------------------------------------
     def library_size(self, x_arm: torch.Tensor) -> torch.Tensor:
