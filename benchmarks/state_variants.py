@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 import scmixvae
-from scmixvae.module import ArmLinear, CplMixVAEModule, gaussian_kl
+from scmixvae.module import ArmLinear, ArmMLP, CplMixVAEModule, gaussian_kl
 
 
 class HiddenStateModule(CplMixVAEModule):
@@ -23,6 +23,19 @@ class HiddenStateModule(CplMixVAEModule):
     def _encode_normalised(self, encoder_input: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         hidden = self.encoder(encoder_input)
         return hidden, self.log_posterior(self.category_head(hidden))
+
+
+class WideDecoderInputModule(CplMixVAEModule):
+    """The decoder's first layer is ``F`` wide instead of the ``L = 10`` of the bottleneck.
+
+    ``[c, s, log depth]`` otherwise meet in 10 units, where the ``K`` types' one-hots and the
+    state share too little room for a state effect that differs between types.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        n_decoder_input = self.decoder.layers[0].weight.shape[1]
+        self.decoder = ArmMLP(self.n_arms, [n_decoder_input] + [self.n_hidden] * 5)
 
 
 class FreeBitsModule(CplMixVAEModule):
@@ -116,4 +129,7 @@ VARIANTS = {
     "n_states_4": {"n_states": 4},
     # Twice the default epochs (100 at 6,000 cells): does the state need longer to form?
     "epochs_x2": {"train_kwargs": {"max_epochs": 100}},
+    # The state prior N(0, I) instead of the learnable p(s | c), which can shrink.
+    "standard_prior": {"state_prior": "standard"},
+    "wide_decoder_input": {"model_cls": model_class(WideDecoderInputModule)},
 }
