@@ -11,9 +11,9 @@ are what it replaced and what it was measured against:
 - ``independent``: the defaults' teaching, the merge judged by the sum of every arm's
   scores (the first version of this design, which lost on Zeisel 47).
 
-``restarts_3`` and ``restarts_1`` fit every arm's k-means with 3 restarts, or one, instead
-of 10, and ``further_arms_restarts_1`` every arm's but arm 0's with one: a cheaper start
-(issue 32), if it costs no accuracy.
+``restarts_3`` fits every arm's k-means with 3 restarts instead of 10, and
+``further_arms_restarts_1`` every arm's but arm 0's with one: a cheaper start (issue 32), if
+it cost no accuracy. Both lost (``tried.md``).
 
 A further variant, ``perturbed`` (every further arm taught arm 0's k-means refitted on a
 resample from arm 0's centroids), lost and was removed; its code is in git at 7d94fc5.
@@ -112,15 +112,6 @@ class FewerRestartsModel(scmixvae.CplMixVAE):
             return super().train(*args, **kwargs)
 
 
-class OneRestartModel(scmixvae.CplMixVAE):
-    """Every arm's k-means with a single k-means++ start."""
-
-    def train(self, *args, **kwargs):
-        """Train with the start's k-means given 1 restart."""
-        with kmeans_restarts(1):
-            return super().train(*args, **kwargs)
-
-
 _package_arm_centroids = start_kmeans._arm_centroids
 
 
@@ -147,7 +138,6 @@ VARIANTS = {
     "shared_teacher": SharedTeacherModel,
     "independent": IndependentModel,
     "restarts_3": FewerRestartsModel,
-    "restarts_1": OneRestartModel,
     "further_arms_restarts_1": FurtherArmsOneRestartModel,
 }
 
