@@ -5,9 +5,9 @@
     python benchmarks/regenerate.py --only accuracy pruning   # some of the full mode's steps
 
 The full mode appends the default rows of every table (cell types against the baselines,
-the state's traversals and what it recovers, choosing K, the latent space, throughput and
-the start's fixed cost) to ``results/`` and renders every table, the retired rows of
-``tried.md`` included.
+the state's traversals and what it recovers, choosing K, the latent space, throughput,
+the start's fixed cost, data-parallel training and a million cells) to ``results/`` and
+renders every table, the retired rows of ``tried.md`` included.
 The quick mode runs one small case of each into ``--out`` (``SCMIXVAE_BENCHMARK_OUT``), so
 the committed results are never touched: a check that every benchmark still runs.
 Each step is a script of this folder, run as its own process, one after another.
@@ -32,6 +32,7 @@ BASELINES = ["pca_leiden_r1", "pca_leiden_k", "pearson_leiden_k", "scvi_leiden_k
 FULL = [
     ("throughput", ["throughput.py", "--epochs", "3"]),
     ("start_cost", ["start_cost.py", "--cells", "10000", "20000", "100000"]),
+    ("ddp", ["ddp.py", *SEEDS]),
     ("accuracy", ["accuracy.py", "--dataset", "all", "--method", "cplmix_a2", *SEEDS]),
     ("traversal", ["traversal.py", "--dataset", "sim10", "sim40", "--variant", "default", *SEEDS]),
     (
@@ -45,6 +46,8 @@ FULL = [
     ("embedding", ["embedding.py", *SEEDS]),
     ("arms", ["accuracy.py", "--dataset", "all", "--method", "cplmix_a1", "cplmix_a3", *SEEDS]),
     ("baselines", ["accuracy.py", "--dataset", "all", "--method", *BASELINES, *SEEDS]),
+    # Last: about two hours for the full default training of a million cells.
+    ("scale", ["scale.py", "suite", "--cells", "100000", "1000000"]),
 ]
 #: One small case of each, for minutes in all.
 QUICK = [
@@ -64,6 +67,8 @@ RENDERED = [
     "embedding.py",
     "throughput.py",
     "start_cost.py",
+    "ddp.py",
+    "scale.py",
     "merging.py",
     "merging_graph.py",
     "fixed_point.py",
