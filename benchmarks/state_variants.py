@@ -38,6 +38,48 @@ class WideDecoderInputModule(CplMixVAEModule):
         self.decoder = ArmMLP(self.n_arms, [n_decoder_input] + [self.n_hidden] * 5)
 
 
+class SkipDecoder(torch.nn.Module):
+    """The decoder's MLP with the state (and, with ``with_type``, the type) fed to every layer.
+
+    Its input is the module's ``[c, s, log depth, batch]``; the columns of ``c`` and ``s`` are
+    concatenated again to each later layer's input, the generative skip connections of
+    Dieng et al. (2019), which keep a decoder from learning to ignore its latent.
+    """
+
+    def __init__(self, n_arms: int, widths: list[int], n_slots: int, n_states: int, with_type):
+        super().__init__()
+        self.skipped = slice(0 if with_type else n_slots, n_slots + n_states)
+        n_skip = self.skipped.stop - self.skipped.start
+        self.layers = torch.nn.ModuleList(
+            ArmMLP(n_arms, [n_in + (n_skip if index else 0), n_out])
+            for index, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:], strict=True))
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skip, hidden = x[..., self.skipped], x
+        for index, layer in enumerate(self.layers):
+            hidden = layer(torch.cat([hidden, skip], dim=-1) if index else hidden)
+        return hidden
+
+
+class SkipStateModule(CplMixVAEModule):
+    """:class:`CplMixVAEModule` whose decoder is a :class:`SkipDecoder`."""
+
+    with_type = False
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        n_decoder_input = self.decoder.layers[0].weight.shape[1]
+        widths = [n_decoder_input, self.n_latent] + [self.n_hidden] * 4
+        self.decoder = SkipDecoder(self.n_arms, widths, self.n_slots, self.n_states, self.with_type)
+
+
+class SkipTypeStateModule(SkipStateModule):
+    """:class:`SkipStateModule` that also feeds the type to every layer."""
+
+    with_type = True
+
+
 class FreeBitsModule(CplMixVAEModule):
     """The state KL of each dimension costs nothing below ``free_nats`` (its minibatch mean).
 
@@ -132,4 +174,6 @@ VARIANTS = {
     # The state prior N(0, I) instead of the learnable p(s | c), which can shrink.
     "standard_prior": {"state_prior": "standard"},
     "wide_decoder_input": {"model_cls": model_class(WideDecoderInputModule)},
+    "skip_state": {"model_cls": model_class(SkipStateModule)},
+    "skip_type_state": {"model_cls": model_class(SkipTypeStateModule)},
 }
