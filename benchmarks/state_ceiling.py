@@ -20,31 +20,28 @@ from __future__ import annotations
 import numpy as np
 from common import Results, command_line, run_metadata
 from programme_sims import load_programme
-from scipy.stats import spearmanr
-from state_recovery import DRIVEN_GAIN, GOOD_RHO
+from state_recovery import DRIVEN_GAIN, GOOD_RHO, family, known_programme_rho
 
 RESULTS = Results("state_ceiling")
 
 
 def run(dataset: str) -> dict:
     adata = load_programme(dataset)
-    weight = adata.var["programme_weight"].to_numpy()
-    programme = np.flatnonzero(weight > 0)
-    counts = adata.layers["counts"]
-    readout = (counts[:, programme] @ weight[programme]) / np.asarray(counts.sum(1)).ravel()
+    rho = known_programme_rho(adata)
     types = []
     for name in adata.obs["type"].cat.categories:
         cells = (adata.obs["type"] == name).to_numpy()
         gain = float(adata.obs["gain"].to_numpy()[cells][0])
         if gain >= DRIVEN_GAIN:
-            rho = spearmanr(readout[cells], adata.obs["activity"].to_numpy()[cells]).statistic
-            types.append({"type": name, "gain": gain, "n_cells": int(cells.sum()), "rho": abs(rho)})
+            types.append(
+                {"type": name, "gain": gain, "n_cells": int(cells.sum()), "rho": rho[name]}
+            )
     return {"dataset": dataset, "types": types, **run_metadata()}
 
 
 def render() -> None:
     rows = RESULTS.rows().drop_duplicates("dataset", keep="last")
-    rows["family"] = rows["dataset"].str.replace(r"s\d+$", "", regex=True)
+    rows["family"] = rows["dataset"].map(family)
     lines = [
         "# The state's ceiling on the programme simulators: an oracle's readout (issue 33)",
         "",
@@ -59,12 +56,12 @@ def render() -> None:
         f"| data | data seeds | driven types | oracle \\|ρ\\| ≥ {GOOD_RHO} | mean | worst |",
         "|---|---|---|---|---|---|",
     ]
-    for family, group in rows.groupby("family", sort=True):
+    for name, group in rows.groupby("family", sort=True):
         rho = np.array([t["rho"] for types in group["types"] for t in types])
-        seeds = ",".join(sorted(d[len(family) + 1 :] for d in group["dataset"]))
+        seeds = ",".join(sorted(d[len(name) + 1 :] for d in group["dataset"]))
         good = rho >= GOOD_RHO
         lines.append(
-            f"| {family} | {seeds} | {len(rho)} | {good.mean():.0%} ({good.sum()}) "
+            f"| {name} | {seeds} | {len(rho)} | {good.mean():.0%} ({good.sum()}) "
             f"| {rho.mean():.2f} | {rho.min():.2f} |"
         )
     lines += [

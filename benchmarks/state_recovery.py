@@ -89,12 +89,17 @@ def family(dataset: str) -> str:
     return dataset.split("s", 1)[0] if dataset.startswith("prog") else dataset
 
 
+def scored_types(types: pd.DataFrame) -> pd.DataFrame:
+    """The types the target counts: driven, and matched to an inferred type that pure."""
+    return types[(types["gain"] >= DRIVEN_GAIN) & (types["purity"] >= PURE)]
+
+
 def summary(group: pd.DataFrame) -> dict:
     types = pd.concat(
         [pd.DataFrame(p).assign(run=i) for i, p in enumerate(group["per_type"])],
         ignore_index=True,
     )
-    scored = types[(types["gain"] >= DRIVEN_GAIN) & (types["purity"] >= PURE)]
+    scored = scored_types(types)
     silent = types[types["gain"] == 0]
     kl = scored.filter(like="kl_dim")
     good = scored["state_rho_best"] >= GOOD_RHO
@@ -118,13 +123,12 @@ def summary(group: pd.DataFrame) -> dict:
     }
 
 
-def known_programme_rho(dataset: str) -> dict[str, float]:
+def known_programme_rho(adata) -> dict[str, float]:
     """Per true type: |Spearman ρ| of the activity with ``Σ_j w_j x_j / depth``.
 
     A statistic that knows the programme's genes and weights: about as much as the counts
     say about a cell's activity, without any model.
     """
-    adata = load(dataset)
     counts = adata.layers["counts"]
     weight = adata.var["programme_weight"].to_numpy()
     score = np.asarray(counts @ weight).ravel() / np.asarray(counts.sum(1)).ravel()
@@ -141,8 +145,8 @@ def per_type_lines(rows: pd.DataFrame) -> list[str]:
         [pd.DataFrame(r.per_type).assign(dataset=r.dataset) for r in defaults.itertuples()],
         ignore_index=True,
     )
-    types = types[(types["gain"] >= DRIVEN_GAIN) & (types["purity"] >= PURE)]
-    known = {dataset: known_programme_rho(dataset) for dataset in types["dataset"].unique()}
+    types = scored_types(types)
+    known = {dataset: known_programme_rho(load(dataset)) for dataset in types["dataset"].unique()}
     header = ["data", "type", "cells", "gain", "purity", "best \\|ρ\\|", "KL (dims)", "s.d. (dims)"]
     header += ["state–depth \\|ρ\\|", "\\|ρ\\| knowing the programme"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -168,13 +172,12 @@ def model_seed_lines(rows: pd.DataFrame, reseeded: pd.Series) -> list[str]:
         "Does a run's collapse follow the data or the training's randomness? Scored and",
         "found as above, per run.",
         "",
-        "| data | model seed | ACC | scored types | best \\|ρ\\| ≥ 0.8 "
+        f"| data | model seed | ACC | scored types | best \\|ρ\\| ≥ {GOOD_RHO} "
         "| collapsed (both dims) | commit |",
         "|---|---|---|---|---|---|---|",
     ]
     for run in runs.sort_values(["dataset", "seed"]).itertuples():
-        types = pd.DataFrame(run.per_type)
-        scored = types[(types["gain"] >= DRIVEN_GAIN) & (types["purity"] >= PURE)]
+        scored = scored_types(pd.DataFrame(run.per_type))
         collapsed = (scored.filter(like="kl_dim") < 0.05).all(axis=1).sum()
         found = (scored["state_rho_best"] >= GOOD_RHO).sum()
         lines.append(
