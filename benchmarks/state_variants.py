@@ -176,4 +176,8 @@ VARIANTS = {
     "wide_decoder_input": {"model_cls": model_class(WideDecoderInputModule)},
     "skip_state": {"model_cls": model_class(SkipStateModule)},
     "skip_type_state": {"model_cls": model_class(SkipTypeStateModule)},
+    # K k-means clusters taught for a fifth of the epochs, no over-clustering and merge: do
+    # the start's 2K clusters split a type along its programme, so that the state never
+    # needs to carry it?
+    "kmeans_start": {"initialization": "kmeans"},
 }
