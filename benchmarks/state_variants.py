@@ -7,9 +7,11 @@ it; the package keeps only what wins (``state_recovery.md``).
 from __future__ import annotations
 
 import torch
+from lightning.pytorch.callbacks import Callback
 
 import scmixvae
 from scmixvae.module import ArmLinear, ArmMLP, CplMixVAEModule, gaussian_kl
+from scmixvae.start._type_start import _matrix, sample_cells
 
 
 class HiddenStateModule(CplMixVAEModule):
@@ -138,6 +140,83 @@ class PerTypeLinearStateModule(LinearStateModule):
     per_type = True
 
 
+class StateTeacherModule(CplMixVAEModule):
+    """The state taught each type's top principal axes of Pearson residuals after the merge.
+
+    Within a true type, the first principal component of the Pearson residuals follows the
+    programme where the model's state does not (``state_ceiling.md``, the blind readout).
+    Once the types are merged, :class:`StateAxes` fits, per type, the residuals' mean and
+    top ``n_states`` axes on the sampled cells; then, for ``teach_fraction`` of the epochs
+    left, each arm's state mean pays ``weight`` × its squared distance to the cell's
+    coordinates on its taught type's axes, each axis scaled to unit variance.
+    """
+
+    teaching_weight = 10.0
+    teach_fraction = 1.0
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        n_input = self.teacher.mean.shape[0]
+        self.register_buffer("axis_mean", torch.zeros(self.n_slots, n_input))
+        self.register_buffer("axes", torch.zeros(self.n_slots, n_input, self.n_states))
+        self.teach_until = -1  # the last epoch the state is taught; set by StateAxes
+        self.teach_epoch = 0
+
+    def loss(self, tensors, inference_outputs, generative_outputs, kl_weight=1.0):
+        output = super().loss(tensors, inference_outputs, generative_outputs, kl_weight)
+        inf = inference_outputs
+        if "teacher_labels" not in inf or self.teach_epoch > self.teach_until:
+            return output
+        labels = inf["teacher_labels"]  # (A, B)
+        residuals = self.teacher.represent(inf["x_arm"]) - self.axis_mean[labels]
+        target = torch.einsum("abg,abgs->abs", residuals, self.axes[labels])
+        taught = ((inf["s_mean"] - target) ** 2).sum(-1).mean(-1)  # (A,)
+        output.loss = output.loss + max(self.n_arms - 1, 1) * self.teaching_weight * taught.sum()
+        return output
+
+
+class StateAxes(Callback):
+    """Fit :class:`StateTeacherModule`'s per-type axes on the first batch after the merge."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        module = pl_module.module
+        module.teach_epoch = trainer.current_epoch
+        if not module.is_merged or module.teach_until >= 0:
+            return
+        left = trainer.max_epochs - trainer.current_epoch
+        module.teach_until = trainer.current_epoch + round(module.teach_fraction * left) - 1
+        model = self.model
+        cells = sample_cells(model.adata.n_obs, seed=0)
+        with torch.no_grad():
+            x = torch.as_tensor(_matrix(model, cells), device=module.device)
+            labels = module.teacher(x)
+            residuals = module.teacher.represent(x)
+            for k in labels.unique().tolist():
+                own = residuals[labels == k]
+                if len(own) < 10:
+                    continue
+                mean = own.mean(0)
+                _, sd, axes = torch.linalg.svd(own - mean, full_matrices=False)
+                scale = sd[: module.n_states] / len(own) ** 0.5
+                module.axis_mean[k] = mean
+                module.axes[k] = axes[: module.n_states].T / scale
+
+
+def state_teacher(weight: float, fraction: float) -> type[scmixvae.CplMixVAE]:
+    """A model with :class:`StateTeacherModule` at ``weight``, taught ``fraction`` of the rest."""
+    attributes = {"teaching_weight": weight, "teach_fraction": fraction}
+    module_cls = type(f"StateTeacher{weight}_{fraction}", (StateTeacherModule,), attributes)
+
+    def train(self, **kwargs):
+        kwargs["callbacks"] = [*kwargs.get("callbacks", []), StateAxes(self)]
+        return scmixvae.CplMixVAE.train(self, **kwargs)
+
+    return type(f"{module_cls.__name__}Model", (model_class(module_cls),), {"train": train})
+
+
 def free_bits(nats: float) -> type[CplMixVAEModule]:
     """:class:`FreeBitsModule` with ``nats`` free a dimension."""
     return type(f"FreeBits{nats}", (FreeBitsModule,), {"free_nats": nats})
@@ -180,4 +259,8 @@ VARIANTS = {
     # the start's 2K clusters split a type along its programme, so that the state never
     # needs to carry it?
     "kmeans_start": {"initialization": "kmeans"},
+    # The state taught each merged type's top principal axes of Pearson residuals, for
+    # every epoch after the merge or for the first half of them.
+    "state_teacher": {"model_cls": state_teacher(10.0, 1.0)},
+    "state_teacher_half": {"model_cls": state_teacher(10.0, 0.5)},
 }
