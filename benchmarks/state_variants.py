@@ -10,6 +10,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 import scmixvae
+from scmixvae._expression import pearson_residuals
 from scmixvae.module import ArmLinear, ArmMLP, CplMixVAEModule, gaussian_kl
 from scmixvae.start._type_start import _matrix, sample_cells
 
@@ -153,10 +154,12 @@ class StateTeacherModule(CplMixVAEModule):
 
     teaching_weight = 10.0
     teach_fraction = 1.0
+    own_fractions = True
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         n_input = self.teacher.mean.shape[0]
+        self.register_buffer("axis_fraction", torch.zeros(self.n_slots, n_input))
         self.register_buffer("axis_mean", torch.zeros(self.n_slots, n_input))
         self.register_buffer("axes", torch.zeros(self.n_slots, n_input, self.n_states))
         self.teach_until = -1  # the last epoch the state is taught; set by StateAxes
@@ -168,11 +171,21 @@ class StateTeacherModule(CplMixVAEModule):
         if "teacher_labels" not in inf or self.teach_epoch > self.teach_until:
             return output
         labels = inf["teacher_labels"]  # (A, B)
-        residuals = self.teacher.represent(inf["x_arm"]) - self.axis_mean[labels]
+        residuals = self.residuals(inf["x_arm"], labels) - self.axis_mean[labels]
         target = torch.einsum("abg,abgs->abs", residuals, self.axes[labels])
         taught = ((inf["s_mean"] - target) ** 2).sum(-1).mean(-1)  # (A,)
         output.loss = output.loss + max(self.n_arms - 1, 1) * self.teaching_weight * taught.sum()
         return output
+
+    def residuals(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Pearson residuals of ``x`` against its type's own gene fractions, or the global ones.
+
+        Against the global fractions, a type unlike the average has residuals that grow with
+        the square root of depth, and its first axis is depth.
+        """
+        if not self.own_fractions:
+            return self.teacher.represent(x)
+        return pearson_residuals(x, self.axis_fraction[labels], self.teacher.residual_clip)
 
 
 class StateAxes(Callback):
@@ -193,11 +206,12 @@ class StateAxes(Callback):
         with torch.no_grad():
             x = torch.as_tensor(_matrix(model, cells), device=module.device)
             labels = module.teacher(x)
-            residuals = module.teacher.represent(x)
             for k in labels.unique().tolist():
-                own = residuals[labels == k]
-                if len(own) < 10:
+                if (labels == k).sum() < 10:
                     continue
+                genes = x[labels == k].sum(0)
+                module.axis_fraction[k] = genes / genes.sum()
+                own = module.residuals(x[labels == k], labels[labels == k])
                 mean = own.mean(0)
                 _, sd, axes = torch.linalg.svd(own - mean, full_matrices=False)
                 scale = sd[: module.n_states] / len(own) ** 0.5
@@ -205,10 +219,17 @@ class StateAxes(Callback):
                 module.axes[k] = axes[: module.n_states].T / scale
 
 
-def state_teacher(weight: float, fraction: float) -> type[scmixvae.CplMixVAE]:
+def state_teacher(
+    weight: float, fraction: float, own_fractions: bool = True
+) -> type[scmixvae.CplMixVAE]:
     """A model with :class:`StateTeacherModule` at ``weight``, taught ``fraction`` of the rest."""
-    attributes = {"teaching_weight": weight, "teach_fraction": fraction}
-    module_cls = type(f"StateTeacher{weight}_{fraction}", (StateTeacherModule,), attributes)
+    attributes = {
+        "teaching_weight": weight,
+        "teach_fraction": fraction,
+        "own_fractions": own_fractions,
+    }
+    name = f"StateTeacher{weight}_{fraction}_{own_fractions}"
+    module_cls = type(name, (StateTeacherModule,), attributes)
 
     def train(self, **kwargs):
         kwargs["callbacks"] = [*kwargs.get("callbacks", []), StateAxes(self)]
@@ -261,6 +282,10 @@ VARIANTS = {
     "kmeans_start": {"initialization": "kmeans"},
     # The state taught each merged type's top principal axes of Pearson residuals, for
     # every epoch after the merge or for the first half of them.
+    # Residuals against the global gene fractions (as the start's clustering reads them), or
+    # against each type's own, whose first axis is not depth.
+    "state_teacher_global": {"model_cls": state_teacher(10.0, 1.0, own_fractions=False)},
+    "state_teacher_global_half": {"model_cls": state_teacher(10.0, 0.5, own_fractions=False)},
     "state_teacher": {"model_cls": state_teacher(10.0, 1.0)},
     "state_teacher_half": {"model_cls": state_teacher(10.0, 0.5)},
 }
