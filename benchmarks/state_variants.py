@@ -288,4 +288,6 @@ VARIANTS = {
     "state_teacher_global_half": {"model_cls": state_teacher(10.0, 0.5, own_fractions=False)},
     "state_teacher": {"model_cls": state_teacher(10.0, 1.0)},
     "state_teacher_half": {"model_cls": state_teacher(10.0, 0.5)},
+    # A tenth of the weight: the state nudged toward the axes rather than held on them.
+    "state_teacher_half_w1": {"model_cls": state_teacher(1.0, 0.5)},
 }
