@@ -89,3 +89,27 @@ def test_the_merge_is_judged_on_at_most_max_merge_cells(small_adata, monkeypatch
     monkeypatch.setattr(type_start, "MAX_MERGE_CELLS", len(cells))
     schedule.on_train_epoch_start(SimpleNamespace(current_epoch=5), None)
     np.testing.assert_array_equal(judged[-1], cells)
+
+
+def test_the_state_is_taught_after_the_merge_for_half_the_epochs_left(small_adata, monkeypatch):
+    model = _model(small_adata, "overcluster")
+    schedule = model.type_start.schedule(model, np.arange(small_adata.n_obs), max_epochs=12)
+    _fit_start(schedule)
+    monkeypatch.setattr(type_start, "merge_over_clusters", lambda *args: None)
+    state_teacher = model.module.state_teacher
+    teaching = []
+    for epoch in range(4, 12):
+        schedule.on_train_epoch_start(SimpleNamespace(current_epoch=epoch), None)
+        teaching.append(state_teacher.teaching)
+        if epoch == 5:
+            assert not state_teacher.axes.any()  # fitted at the merge epoch, 6
+    assert teaching == [False, False, True, True, True, False, False, False]
+    assert state_teacher.axes.any() and state_teacher.gene_fraction.sum(1).gt(0).any()
+    schedule.on_train_end(None, None)
+    assert not state_teacher.teaching
+    # a later training of the trained model teaches nothing and keeps the axes
+    model.is_trained_ = True
+    axes = state_teacher.axes.clone()
+    later = model.type_start.schedule(model, np.arange(small_adata.n_obs), max_epochs=12)
+    later.on_train_epoch_start(SimpleNamespace(current_epoch=6), None)
+    assert not state_teacher.teaching and torch.equal(state_teacher.axes, axes)

@@ -12,6 +12,7 @@ from ._objective import (
     log_gumbel_softmax_sample,
     perturbed_aitchison_distance,
 )
+from ._state_teacher import StateTeacher
 
 __all__ = [
     "COUNT_LIKELIHOODS",
@@ -26,6 +27,7 @@ __all__ = [
     "LogMeanNegativeBinomial",
     "NonFiniteLossError",
     "StatePrior",
+    "StateTeacher",
     "TypeReadout",
     "categorical_entropy",
     "check_finite_loss",

@@ -30,6 +30,7 @@ from ._objective import (
     log_gumbel_softmax_sample,
     perturbed_aitchison_distance,
 )
+from ._state_teacher import StateTeacher
 
 #: The state prior: a learnable ``N(m_c, diag v_c)`` per type, or ``N(0, I)``.
 StatePrior = Literal["type", "standard"]
@@ -37,6 +38,9 @@ StatePrior = Literal["type", "standard"]
 Initialization = Literal["random", "kmeans", "overcluster"]
 #: Where a trained model's types are read from: the category head or the arms' decoders.
 TypeReadout = Literal["encoder", "decoder"]
+#: Weight, per squared unit of the state, of the state teacher's pull
+#: (``benchmarks/state_recovery.md``, ``state_teacher_half``).
+STATE_TEACHING_WEIGHT = 10.0
 
 
 class CplMixVAEModule(CategorySlotsMixin, DecoderReadoutMixin, BaseModuleClass):
@@ -92,6 +96,10 @@ class CplMixVAEModule(CategorySlotsMixin, DecoderReadoutMixin, BaseModuleClass):
         k-means reads the counts' Pearson residuals for count likelihoods, the data as
         given otherwise. With a teacher the category head reads the encoder's last hidden
         layer: a linear map of the 10-wide ``z`` could not tell ``2K`` clusters apart.
+        ``"overcluster"`` also builds a :class:`~scmixvae.module.StateTeacher`: while its
+        ``teaching`` is on (the model's ``train`` fits it at the merge and sets it), each
+        arm's state mean is pulled toward the cell's coordinates on its taught type's
+        principal axes, at :data:`STATE_TEACHING_WEIGHT` per squared unit.
     depth_in_decoder
         Count likelihoods only: the decoder also reads the cell's log total counts,
         standardised over the cells by a batch-norm layer, so that the state need not carry
@@ -193,9 +201,15 @@ class CplMixVAEModule(CategorySlotsMixin, DecoderReadoutMixin, BaseModuleClass):
             self.dropout_out = ArmLinear(arms, width, n_input)
         if likelihood in COUNT_LIKELIHOODS:
             self.log_dispersion = nn.Parameter(torch.zeros(arms, 1, n_input))
+        counts = likelihood in COUNT_LIKELIHOODS
         self.teacher = (
-            ClusterTeacher(n_input, n_slots, counts=likelihood in COUNT_LIKELIHOODS, n_arms=arms)
+            ClusterTeacher(n_input, n_slots, counts=counts, n_arms=arms)
             if initialization != "random"
+            else None
+        )
+        self.state_teacher = (
+            StateTeacher(n_input, n_slots, n_states, counts=counts)
+            if initialization == "overcluster"
             else None
         )
         self.register_category_slots(n_slots)
@@ -338,6 +352,10 @@ class CplMixVAEModule(CategorySlotsMixin, DecoderReadoutMixin, BaseModuleClass):
                     "'overcluster'."
                 )
             outputs["teacher_labels"] = self.teacher(x_arm)
+            if self.state_teacher is not None and self.state_teacher.teaching:
+                outputs["state_targets"] = self.state_teacher.target(
+                    x_arm, outputs["teacher_labels"]
+                )
             c = F.one_hot(outputs["teacher_labels"], self.n_slots).to(log_q.dtype)
             log_c = c.log()
         elif self.training:
@@ -409,6 +427,9 @@ class CplMixVAEModule(CategorySlotsMixin, DecoderReadoutMixin, BaseModuleClass):
             per_arm = per_arm + F.nll_loss(
                 inf["log_q"].transpose(1, 2), inf["teacher_labels"], reduction="none"
             ).mean(-1)
+        if "state_targets" in inf:
+            taught = (inf["s_mean"] - inf["state_targets"]).square().sum(-1).mean(-1)
+            per_arm = per_arm + STATE_TEACHING_WEIGHT * taught
         loss = arm_factor * per_arm.sum() + self.coupling_weight * coupling.sum()
         check_finite_loss(
             loss,

@@ -25,6 +25,10 @@ MAX_MERGE_CELLS = 6_000
 #: trained on the clusters before they are merged (``benchmarks/merging.md``).
 CLUSTERS_PER_TYPE = 2
 MERGE_FRACTION = 0.5
+#: ``"overcluster"``: the share of the epochs after the merge in which the state is taught
+#: its type's principal axes (:class:`~scmixvae.module.StateTeacher`); the rest leave it
+#: free, so that a dimension no programme needs can collapse again.
+STATE_TEACHING_FRACTION = 0.5
 #: ``"kmeans"``: the share of the epochs taught the k-means labels.
 TEACHER_FRACTION = 0.2
 
@@ -51,7 +55,9 @@ class TypeStart:
 
     ``"overcluster"``: the module holds :data:`CLUSTERS_PER_TYPE` ``× n_types`` category
     slots, each taught a k-means cluster for every epoch; the clusters are merged into
-    ``n_types`` types after :data:`MERGE_FRACTION` of the first training's epochs.
+    ``n_types`` types after :data:`MERGE_FRACTION` of the first training's epochs, and the
+    state is then taught each type's principal axes for :data:`STATE_TEACHING_FRACTION` of
+    the epochs left.
     ``"kmeans"``: ``n_types`` clusters, taught for :data:`TEACHER_FRACTION` of the first
     training's epochs. ``"random"``: nothing to fit or teach (the paper's cold start).
 
@@ -98,13 +104,17 @@ class StartSchedule(Callback):
     :data:`TEACHER_FRACTION` of a first training for ``"kmeans"``. With ``"overcluster"``
     the categories are merged into types at the start of epoch
     ``round(MERGE_FRACTION × max_epochs)``, once (a later training finds them merged),
-    judged on up to :data:`MAX_MERGE_CELLS` of the sampled cells.
+    judged on up to :data:`MAX_MERGE_CELLS` of the sampled cells; the state teacher is then
+    fitted on the sampled cells and teaches for :data:`STATE_TEACHING_FRACTION` of the
+    first training's epochs left.
     """
 
     def __init__(self, start: TypeStart, model, cells: np.ndarray, max_epochs: int):
         self.start, self.model, self.cells = start, model, cells
         self.first = model.module.teacher is not None and not model.is_trained_
         self.merge_epoch = round(MERGE_FRACTION * max_epochs)
+        left = max_epochs - self.merge_epoch
+        self.state_taught_until = self.merge_epoch + round(STATE_TEACHING_FRACTION * left)
         if start.initialization == "overcluster":
             self.n_epochs_teacher = max_epochs
         elif self.first:
@@ -121,13 +131,26 @@ class StartSchedule(Callback):
             pl_module.n_epochs_teacher = self.n_epochs_teacher
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
-        """Merge the over-clustering start's categories once the merge epoch is reached."""
+        """Merge the over-clustering start's categories once the merge epoch is reached.
+
+        Then fit the state teacher, and teach the state in the epochs of its share.
+        """
         if self.start.initialization != "overcluster":
             return
-        active = int(self.model.module.active.sum())
-        if trainer.current_epoch >= self.merge_epoch and active > self.start.n_types:
+        module, epoch = self.model.module, trainer.current_epoch
+        if epoch >= self.merge_epoch and int(module.active.sum()) > self.start.n_types:
             judged = sample_cells(len(self.cells), scvi.settings.seed, MAX_MERGE_CELLS)
             merge_over_clusters(self.model, self.cells, self.cells[judged], self.start.n_types)
+        if self.first and epoch == self.merge_epoch:
+            x = torch.as_tensor(_matrix(self.model, self.cells), device=module.device)
+            module.state_teacher.fit(x, module.teacher(x))
+        teaching = self.first and self.merge_epoch <= epoch < self.state_taught_until
+        module.state_teacher.teaching = teaching
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        """Leave the state untaught for any later training."""
+        if self.model.module.state_teacher is not None:
+            self.model.module.state_teacher.teaching = False
 
 
 @torch.inference_mode()
