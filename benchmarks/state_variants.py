@@ -7,12 +7,9 @@ it; the package keeps only what wins (``state_recovery.md``).
 from __future__ import annotations
 
 import torch
-from lightning.pytorch.callbacks import Callback
 
 import scmixvae
-from scmixvae._expression import pearson_residuals
-from scmixvae.module import ArmLinear, ArmMLP, CplMixVAEModule, gaussian_kl
-from scmixvae.start._type_start import _matrix, sample_cells
+from scmixvae.module import ArmLinear, ArmMLP, CplMixVAEModule, StateTeacher, gaussian_kl
 
 
 class HiddenStateModule(CplMixVAEModule):
@@ -141,101 +138,18 @@ class PerTypeLinearStateModule(LinearStateModule):
     per_type = True
 
 
-class StateTeacherModule(CplMixVAEModule):
-    """The state taught each type's top principal axes of Pearson residuals after the merge.
+class _UntaughtStateTeacher(StateTeacher):
+    """A state teacher whose teaching never turns on."""
 
-    Within a true type, the first principal component of the Pearson residuals follows the
-    programme where the model's state does not (``state_ceiling.md``, the blind readout).
-    Once the types are merged, :class:`StateAxes` fits, per type, the residuals' mean and
-    top ``n_states`` axes on the sampled cells; then, for ``teach_fraction`` of the epochs
-    left, each arm's state mean pays ``weight`` × its squared distance to the cell's
-    coordinates on its taught type's axes, each axis scaled to unit variance.
-    """
+    teaching = property(lambda self: False, lambda self, value: None)
 
-    teaching_weight = 10.0
-    teach_fraction = 1.0
-    own_fractions = True
+
+class NoStateTeacherModule(CplMixVAEModule):
+    """The defaults before the state had a teacher: the state is never taught."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        n_input = self.teacher.mean.shape[0]
-        self.register_buffer("axis_fraction", torch.zeros(self.n_slots, n_input))
-        self.register_buffer("axis_mean", torch.zeros(self.n_slots, n_input))
-        self.register_buffer("axes", torch.zeros(self.n_slots, n_input, self.n_states))
-        self.teach_until = -1  # the last epoch the state is taught; set by StateAxes
-        self.teach_epoch = 0
-
-    def loss(self, tensors, inference_outputs, generative_outputs, kl_weight=1.0):
-        output = super().loss(tensors, inference_outputs, generative_outputs, kl_weight)
-        inf = inference_outputs
-        if "teacher_labels" not in inf or self.teach_epoch > self.teach_until:
-            return output
-        labels = inf["teacher_labels"]  # (A, B)
-        residuals = self.residuals(inf["x_arm"], labels) - self.axis_mean[labels]
-        target = torch.einsum("abg,abgs->abs", residuals, self.axes[labels])
-        taught = ((inf["s_mean"] - target) ** 2).sum(-1).mean(-1)  # (A,)
-        output.loss = output.loss + max(self.n_arms - 1, 1) * self.teaching_weight * taught.sum()
-        return output
-
-    def residuals(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Pearson residuals of ``x`` against its type's own gene fractions, or the global ones.
-
-        Against the global fractions, a type unlike the average has residuals that grow with
-        the square root of depth, and its first axis is depth.
-        """
-        if not self.own_fractions:
-            return self.teacher.represent(x)
-        return pearson_residuals(x, self.axis_fraction[labels], self.teacher.residual_clip)
-
-
-class StateAxes(Callback):
-    """Fit :class:`StateTeacherModule`'s per-type axes on the first batch after the merge."""
-
-    def __init__(self, model):
-        self.model = model
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        module = pl_module.module
-        module.teach_epoch = trainer.current_epoch
-        if not module.is_merged or module.teach_until >= 0:
-            return
-        left = trainer.max_epochs - trainer.current_epoch
-        module.teach_until = trainer.current_epoch + round(module.teach_fraction * left) - 1
-        model = self.model
-        cells = sample_cells(model.adata.n_obs, seed=0)
-        with torch.no_grad():
-            x = torch.as_tensor(_matrix(model, cells), device=module.device)
-            labels = module.teacher(x)
-            for k in labels.unique().tolist():
-                if (labels == k).sum() < 10:
-                    continue
-                genes = x[labels == k].sum(0)
-                module.axis_fraction[k] = genes / genes.sum()
-                own = module.residuals(x[labels == k], labels[labels == k])
-                mean = own.mean(0)
-                _, sd, axes = torch.linalg.svd(own - mean, full_matrices=False)
-                scale = sd[: module.n_states] / len(own) ** 0.5
-                module.axis_mean[k] = mean
-                module.axes[k] = axes[: module.n_states].T / scale
-
-
-def state_teacher(
-    weight: float, fraction: float, own_fractions: bool = True
-) -> type[scmixvae.CplMixVAE]:
-    """A model with :class:`StateTeacherModule` at ``weight``, taught ``fraction`` of the rest."""
-    attributes = {
-        "teaching_weight": weight,
-        "teach_fraction": fraction,
-        "own_fractions": own_fractions,
-    }
-    name = f"StateTeacher{weight}_{fraction}_{own_fractions}"
-    module_cls = type(name, (StateTeacherModule,), attributes)
-
-    def train(self, **kwargs):
-        kwargs["callbacks"] = [*kwargs.get("callbacks", []), StateAxes(self)]
-        return scmixvae.CplMixVAE.train(self, **kwargs)
-
-    return type(f"{module_cls.__name__}Model", (model_class(module_cls),), {"train": train})
+        self.state_teacher.__class__ = _UntaughtStateTeacher
 
 
 def free_bits(nats: float) -> type[CplMixVAEModule]:
@@ -280,14 +194,6 @@ VARIANTS = {
     # the start's 2K clusters split a type along its programme, so that the state never
     # needs to carry it?
     "kmeans_start": {"initialization": "kmeans"},
-    # The state taught each merged type's top principal axes of Pearson residuals, for
-    # every epoch after the merge or for the first half of them.
-    # Residuals against the global gene fractions (as the start's clustering reads them), or
-    # against each type's own, whose first axis is not depth.
-    "state_teacher_global": {"model_cls": state_teacher(10.0, 1.0, own_fractions=False)},
-    "state_teacher_global_half": {"model_cls": state_teacher(10.0, 0.5, own_fractions=False)},
-    "state_teacher": {"model_cls": state_teacher(10.0, 1.0)},
-    "state_teacher_half": {"model_cls": state_teacher(10.0, 0.5)},
-    # A tenth of the weight: the state nudged toward the axes rather than held on them.
-    "state_teacher_half_w1": {"model_cls": state_teacher(1.0, 0.5)},
+    # The defaults before the state's teacher (rows at 3141cc9 ran the package of that commit).
+    "no_state_teacher": {"model_cls": model_class(NoStateTeacherModule)},
 }
