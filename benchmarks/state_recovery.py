@@ -162,27 +162,28 @@ def per_type_lines(rows: pd.DataFrame) -> list[str]:
 
 
 def model_seed_lines(rows: pd.DataFrame, reseeded: pd.Series) -> list[str]:
-    """The defaults' runs on the data sets also trained under other model seeds."""
-    datasets = rows.loc[reseeded & (rows["variant"] == "default"), "dataset"].unique()
-    runs = rows[rows["dataset"].isin(datasets) & (rows["variant"] == "default")]
+    """The defaults' runs, before and with the state's teacher, on data sets reseeded."""
+    defaults = rows["variant"].isin(["default", "no_state_teacher"])
+    datasets = rows.loc[reseeded & defaults, "dataset"].unique()
+    runs = rows[rows["dataset"].isin(datasets) & defaults]
     if runs.empty:
         return []
     lines = ["", "## The defaults under other model seeds, same data", ""]
     lines += [
-        "Does a run's collapse follow the data or the training's randomness? Scored and",
-        "found as above, per run.",
+        "Does a run's collapse follow the data or the training's randomness, and does the",
+        "state's teacher hold under other seeds? Scored and found as above, per run.",
         "",
-        f"| data | model seed | ACC | scored types | best \\|ρ\\| ≥ {GOOD_RHO} "
+        f"| data | variant | model seed | ACC | scored types | best \\|ρ\\| ≥ {GOOD_RHO} "
         "| collapsed (both dims) | commit |",
-        "|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for run in runs.sort_values(["dataset", "seed"]).itertuples():
+    for run in runs.sort_values(["dataset", "variant", "seed"]).itertuples():
         scored = scored_types(pd.DataFrame(run.per_type))
         collapsed = (scored.filter(like="kl_dim") < 0.05).all(axis=1).sum()
         found = (scored["state_rho_best"] >= GOOD_RHO).sum()
         lines.append(
-            f"| {run.dataset} | {run.seed} | {run.acc:.3f} | {len(scored)} | {found} "
-            f"| {collapsed} | {run.commit} |"
+            f"| {run.dataset} | {run.variant} | {run.seed} | {run.acc:.3f} | {len(scored)} "
+            f"| {found} | {collapsed} | {run.commit} |"
         )
     return lines
 
@@ -195,8 +196,9 @@ def render() -> None:
     reseeded = rows["dataset"].str.startswith("prog") & (rows["seed"] != 0)
     seed_lines = model_seed_lines(rows, reseeded)
     rows = rows[~reseeded]
-    # The defaults first, then the defaults before the decoder read depth, then the screens.
-    first = {"default": 0, "no_depth_in_decoder": 1}
+    # The defaults first, then the defaults before the state's teacher and before the decoder
+    # read depth, then the screens.
+    first = {"default": 0, "no_state_teacher": 1, "no_depth_in_decoder": 2}
     rows = rows.sort_values("variant", key=lambda v: v.map(first).fillna(2), kind="stable")
     summaries = [
         {"data": name, "variant": variant} | summary(group)
@@ -228,8 +230,16 @@ def render() -> None:
         type) added to the decoded log means; `n_states_4`, `epochs_x2`, `standard_prior`
         (`N(0, I)`) and `wide_decoder_input` (the decoder's first layer 100 wide) as named;
         `skip_state` and `skip_type_state`: the state (and the type) fed again to every
-        layer of the decoder (Dieng et al., 2019). The screens ran 1 to 3 data seeds, as
-        `runs` says.
+        layer of the decoder (Dieng et al., 2019). `kmeans_start`: `initialization="kmeans"`
+        (K clusters, no merge). The state's teacher (`docs/method.md`): after the merge each
+        arm's state mean is pulled, at weight 10 a squared unit, toward the cell's
+        coordinates on its type's first two principal axes of Pearson residuals, for half the
+        epochs left; the defaults since 8f97741, `no_state_teacher` the defaults before it
+        (its rows at 3141cc9 ran the package of that commit). Screens of it, before it
+        entered the package: `state_teacher` taught for every epoch left,
+        `state_teacher_half_w1` at weight 1, `state_teacher_global(_half)` on residuals
+        against the global gene fractions instead of each type's own. The screens ran 1 to 3
+        data seeds, as `runs` says.
         """
     )
     header = list(summaries[0])
@@ -240,27 +250,33 @@ def render() -> None:
         """
         ## What the rows show
 
+        - The state's teacher found the programme where the state had collapsed: on `prog15`
+          in 38 % of the scored types against 0 % without it, on `prog30` in 78 % against
+          71 % (`prog30` data seed 1, missed in every earlier run, in 5 of 5), with the same
+          ACC (0.941 and 0.887 against 0.936 and 0.869) and less depth in the state (mean
+          |ρ| 0.20 and 0.13 against 0.37 and 0.29). On `prog60` it found 95 % (one type at
+          0.73) against 100 % at 185f8b9, and on the shipped simulator all 22 types, as
+          before. Within a true type the first principal component of the type's own Pearson
+          residuals follows the programme in 52 % of `prog15`'s driven types and 79 % of
+          `prog30`'s (`state_ceiling.md`, `blind`): the collapse lost a signal that was there.
+          Taught for every epoch left it found a few more on `prog30` (93 %) but fewer on
+          `prog15` (33 %) and moved gain-0 traversals up to 0.39 |log2FC|, and no dimension
+          could collapse again; at weight 1 it barely moved the state (1 of 7); residuals
+          against the global gene fractions put depth on the first axis (state–depth |ρ| up
+          to 0.80).
         - Before the decoder read depth, a state dimension followed sequencing depth within a
           type (|ρ| 0.50 on average on `prog15` and `prog30`) where the programme was weak.
-          Given the log depth, that dimension collapsed instead (KL to 0), and on `prog30` the
-          programme was found in 72 % of the scored types against 40 %; on `prog60` in all of
-          them, as before, with more types pure enough to score (20 against 13).
-        - On `prog15` the state still collapses in most types: there, 15 programme genes with
-          a gain ≤ 2 seem to be worth less to the likelihood than the state's KL costs (a
-          statistic that knows the genes and weights reaches |ρ| 0.68–0.96 on its types).
-          Free bits and β = 0.5 kept the state open (21–43 % found, on 2 data seeds) but
-          filled it with depth and noise in types without a programme too: programme
-          |log2FC| up to 0.98 (β = 0.5) and 1.67 (free bits) along traversals of gain-0
-          types, and with free bits no dimension collapses, so an empty state can no longer
-          be told from a used one. A KL warm-up ended collapsed as well; reading the state
-          from the 100-wide hidden layer did not help.
-        - Missing the programme is a property of a run more than of a type: on `prog15` data seeds 0
-          and 2 and `prog30` data seed 1 the state found the programme in none of the
-          scored types, on the other three data seeds in 16 of 19. Retrained under model
-          seeds 1 and 2, `prog30` data seed 1 failed again (0 of 2 and 0 of 4) and `prog15`
-          data seed 0 found 3 of 7 once: the data decide most of it, the training's
-          randomness some. Feeding the state (and the type) to every decoder layer, the
-          usual cure for a decoder that ignores its latent, did not stop it (`skip_*`).
+          Given the log depth (measured at 185f8b9, before the state's teacher), that
+          dimension collapsed instead, and on `prog30` the programme was found in 72 % of the
+          scored types against 40 %; on `prog60` in all of them.
+        - Without the teacher the state collapsed in most `prog15` types: free bits and β =
+          0.5 kept it open (21–43 % found, on 2 data seeds) but filled it with depth and
+          noise in types without a programme too (programme |log2FC| up to 0.98 and 1.67
+          along traversals of gain-0 types), a KL warm-up ended collapsed as well, and
+          feeding the state to every decoder layer (`skip_*`) did not stop it. Missing the
+          programme was a property of a run more than of a type: `prog30` data seed 1 failed
+          under model seeds 0, 1 and 2 (below), and a K-cluster k-means start lost the types
+          (ACC 0.41) without opening the state.
         - A collapsed dimension is what `model.get_state_kl()` reports (< 0.05 nats) and the
           traversal plot marks: where the state found nothing, the user is told.
         """
