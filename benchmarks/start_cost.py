@@ -3,10 +3,11 @@
 One default training (``CplMixVAE(adata, n_categories=50).train()``, batch 512) of
 ``simulate`` counts, with every phase outside the minibatch steps timed by wrapping the
 function that does it: the start's k-means fit, the merge (scoring the sampled cells under
-every category, the neighbour graph, the linkage), the batch-norm passes (at the merge,
-before each validation, at the end) and the state-collapse check. Beside it, SCVI's epoch on
-the same data and batch size, so that the fixed cost reads in SCVI epochs. One run appends a
-JSON line to ``results/start_cost.jsonl``; ``--render`` writes ``start_cost.md``.
+every category, the neighbour graph, the linkage, the state teacher's axes), the batch-norm
+passes (at the merge, before each validation, at the end) and the state-collapse check.
+Beside it, SCVI's epoch on the same data and batch size, so that the fixed cost reads in
+SCVI epochs. One run appends a JSON line to ``results/start_cost.jsonl``; ``--render``
+writes ``start_cost.md``.
 
     python benchmarks/start_cost.py --cells 20000
     python benchmarks/start_cost.py --render
@@ -37,6 +38,7 @@ PHASES = {
     "merge: scoring": (merge_step, "merge_evidence"),
     "merge: neighbour graph": (merge_step, "neighbour_connectivity"),
     "merge: linkage": (merge_step, "merge_categories"),
+    "merge: state axes": (type_start, "fit_state_teacher"),
     "batch-norm passes": (BatchNormCalibration, "on_validation_epoch_start"),
     "batch-norm passes (end)": (BatchNormCalibration, "on_train_end"),
 }

@@ -142,8 +142,7 @@ class StartSchedule(Callback):
             judged = sample_cells(len(self.cells), scvi.settings.seed, MAX_MERGE_CELLS)
             merge_over_clusters(self.model, self.cells, self.cells[judged], self.start.n_types)
         if self.first and epoch == self.merge_epoch:
-            x = torch.as_tensor(_matrix(self.model, self.cells), device=module.device)
-            module.state_teacher.fit(x, module.teacher(x))
+            fit_state_teacher(self.model, self.cells)
         teaching = self.first and self.merge_epoch <= epoch < self.state_taught_until
         module.state_teacher.teaching = teaching
 
@@ -151,6 +150,13 @@ class StartSchedule(Callback):
         """Leave the state untaught for any later training."""
         if self.model.module.state_teacher is not None:
             self.model.module.state_teacher.teaching = False
+
+
+def fit_state_teacher(model, cells: np.ndarray) -> None:
+    """Fit the model's state teacher on the cells ``cells``, each of the type it is taught."""
+    module = model.module
+    x = torch.as_tensor(_matrix(model, cells), device=module.device)
+    module.state_teacher.fit(x, module.teacher(x))
 
 
 @torch.inference_mode()
