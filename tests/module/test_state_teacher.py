@@ -79,7 +79,7 @@ def test_the_teaching_term_is_added_and_reaches_the_encoder_and_state_head_only(
     module.state_teacher.teaching = True
     torch.manual_seed(0)
     inf, _, taught = module({REGISTRY_KEYS.X_KEY: x}, inference_kwargs={"use_teacher": True})
-    pull = (inf["s_mean"] - module.state_teacher.target(inf["x_arm"], inf["teacher_labels"]))
+    pull = inf["s_mean"] - module.state_teacher.target(inf["x_arm"], inf["teacher_labels"])
     expected = STATE_TEACHING_WEIGHT * pull.square().sum(-1).mean(-1).sum()
     assert (taught.loss - untaught.loss).item() == pytest.approx(expected.item(), rel=1e-4)
     module.zero_grad()
