@@ -6,7 +6,7 @@ a type often collapses to its prior before it finds such a programme, and does n
 (``benchmarks/state_recovery.md``). The over-clustering start therefore fits, once the
 types are merged, each type's residual mean and top ``S`` axes, and for a while teaches
 each arm's state mean the cell's coordinates on its type's axes, each scaled to unit
-variance (docs/method.md, "The state's teacher").
+variance (docs/method.md, "Initialisation", step 5).
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ class StateTeacher(nn.Module):
                 continue
             genes = own.sum(0)
             self.gene_fraction[k] = genes / genes.sum().clamp_min(1e-12)
-            residuals = self.residuals(own, labels[labels == k])
+            residuals = self.residuals(own, torch.full((len(own),), k, device=x.device))
             self.mean[k] = residuals.mean(0)
             singular, axes = top_axes(residuals - self.mean[k], n_states)
             sd = singular / len(own) ** 0.5
