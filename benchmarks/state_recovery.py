@@ -260,7 +260,7 @@ def render() -> None:
           `prog30` data seed 1, missed in every run without it, found 5 of 5 under seed 0
           but 1 of 3 under seed 2, and under seed 1 no type came out pure enough to score.
           Within a true type the first principal component of the type's own Pearson
-          residuals follows the programme in 52 % of `prog15`'s driven types and 79 % of
+          residuals follows the programme in 48 % of `prog15`'s driven types and 79 % of
           `prog30`'s (`state_ceiling.md`, `blind`): the collapse lost a signal that was there.
           Taught for every epoch left it found a few more on `prog30` (93 %) but fewer on
           `prog15` (33 %) and moved gain-0 traversals up to 0.39 |log2FC|, and no dimension
