@@ -25,10 +25,12 @@ from sklearn.metrics import adjusted_rand_score
 import scmixvae
 import scmixvae.start._type_start as type_start
 from scmixvae.start import merge_categories, neighbour_connectivity
-from scmixvae.start._merge_step import merge_evidence
+from scmixvae.start._merge_step import balanced_cells, merge_evidence
 
 RESULTS = Results("merge_cells")
 CELLS = (2_000, 4_000, 6_000, 10_000)
+#: Budgets of the balanced subsets: each cluster's cells up to a common cap.
+BALANCED = (2_000, 3_000, 4_000)
 DRAWS = 3
 
 
@@ -91,17 +93,22 @@ def run(dataset: str, seed: int) -> dict:
             row[f"{prefix}ari_{n_cells}"] = [
                 round(adjusted_rand_score(full, merged), 4) for merged in labels
             ]
+    for n_cells in BALANCED:
+        draws = [balanced_cells(evidence.clusters, n_cells, seed + draw) for draw in range(DRAWS)]
+        labels = [merged_labels(evidence, cells, n_types, graph_on_all=True) for cells in draws]
+        row[f"balanced_acc_{n_cells}"] = [round(acc(merged), 4) for merged in labels]
+        row[f"balanced_ari_{n_cells}"] = [round(adjusted_rand_score(full, m), 4) for m in labels]
     return row | run_metadata()
 
 
-def subset_table(rows, prefix: str) -> list[str]:
-    """Markdown rows of the subsets' merges (``prefix``: which neighbour graph)."""
+def subset_table(rows, prefix: str, sizes: tuple[int, ...] = CELLS) -> list[str]:
+    """Markdown rows of the subsets' merges (``prefix``: which subsets and neighbour graph)."""
     header = ["data", "seed", "cells scored", "start ACC", "merge ACC, all cells"]
-    header += [f"ACC at {n:,} (ARI to all)" for n in CELLS]
+    header += [f"ACC at {n:,} (ARI to all)" for n in sizes]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _, r in rows.sort_values(["dataset", "seed"]).iterrows():
         cells = [r.dataset, str(r.seed), f"{r.cells:,}", f"{r.start_acc:.3f}", f"{r.full_acc:.3f}"]
-        for n in CELLS:
+        for n in sizes:
             acc = np.asarray(r[f"{prefix}acc_{n}"])
             cells.append(
                 f"{acc.min():.3f} / {acc.mean():.3f} / {acc.max():.3f} "
@@ -143,6 +150,15 @@ def render() -> None:
         "further, so it counts more edges between adjacent clusters and merges them sooner.",
         "",
         *subset_table(graph_all, "graph_all_"),
+        "",
+        "## Balanced subsets",
+        "",
+        "As above (the neighbours on every cell), but the subset takes each teacher",
+        "cluster's cells up to a common cap, the largest that fits the budget",
+        "(`start._merge_step.balanced_cells`), so that a small cluster's divergence is",
+        "judged on all its cells and a large one's on no more than it needs.",
+        "",
+        *subset_table(rows.dropna(subset=[f"balanced_acc_{BALANCED[0]}"]), "balanced_", BALANCED),
     ]
     RESULTS.write_table(lines, rows)
 

@@ -73,6 +73,30 @@ def teacher_embedding(model, indices: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return embedding.cpu().numpy(), teacher.nearest_centroid_to(embedding).cpu().numpy()
 
 
+def balanced_cells(labels: np.ndarray, at_most: int, seed: int | None) -> np.ndarray:
+    """Up to ``at_most`` positions of ``labels``, as many of each label as the budget allows.
+
+    Every label keeps its cells up to a common cap, the largest that fits ``at_most`` in
+    all; a label with fewer cells keeps them all. Drawn with ``seed``, sorted; all
+    positions if there are no more than ``at_most``.
+
+    Examples
+    --------
+    >>> balanced_cells(np.array([0, 0, 0, 0, 0, 0, 1, 2]), at_most=5, seed=0)
+    array([2, 3, 5, 6, 7])
+
+    """
+    if len(labels) <= at_most:
+        return np.arange(len(labels))
+    sizes = np.bincount(labels)
+    caps = np.arange(sizes.max() + 1)
+    kept = np.minimum(sizes[None, :], caps[:, None]).sum(axis=1)
+    cap = caps[kept <= at_most].max()
+    rng = np.random.default_rng(seed)
+    chosen = [rng.permutation(np.flatnonzero(labels == k))[:cap] for k in range(len(sizes))]
+    return np.sort(np.concatenate(chosen))
+
+
 def _batches(model, indices: np.ndarray):
     """``(x, batch_index)`` of the cells ``indices`` on the module's device, 1,024 at a time."""
     device = model.module.device
