@@ -15,7 +15,12 @@ from scmixvae.start import (
     merge_categories,
     neighbour_connectivity,
 )
-from scmixvae.start._merge_step import merge_evidence, merge_over_clusters, teacher_embedding
+from scmixvae.start._merge_step import (
+    balanced_cells,
+    merge_evidence,
+    merge_over_clusters,
+    teacher_embedding,
+)
 
 
 def _two_types_in_four_clusters():
@@ -206,15 +211,12 @@ def test_overcluster_trains_twice_the_categories_then_merges_them(small_adata, t
     assert loaded.get_cell_types().equals(model.get_cell_types())
 
 
-def test_the_merge_reads_arm_0s_decoder_and_the_teachers_centroids(small_adata):
+def test_the_merge_evidence_reads_arm_0s_decoder_and_the_teachers_centroids(small_adata):
     model = _overcluster_model(small_adata)
     counts = small_adata.layers["counts"].toarray().astype("float32")
     fit_cluster_teacher(model.module.teacher, counts, seed=0)
     module = model.module
     cells = np.arange(0, small_adata.n_obs, 3)
-    # Scoring first recomputes the batch-norm statistics on its cells; with the same
-    # weights and the same noise for the states the merge recomputes the same statistics.
-    torch.manual_seed(0)
     scores, clusters, depths, embedding = merge_evidence(model, cells)
     x = torch.as_tensor(small_adata.layers["counts"][cells].toarray(), dtype=torch.float32)
     x_arm = x.expand(2, *x.shape)
@@ -230,35 +232,43 @@ def test_the_merge_reads_arm_0s_decoder_and_the_teachers_centroids(small_adata):
     assert np.array_equal(clusters, nearest)
     assert np.array_equal(depths, x.sum(1).numpy())
     assert np.allclose(embedding, embedded)
-    module.train()
-    torch.manual_seed(0)
-    merge_over_clusters(model, cells, cells, 4)
-    connectivity = neighbour_connectivity(embedding, clusters, 8)
-    representative = merge_categories(scores, clusters, 4, connectivity)
-    assert torch.equal(module.teacher.category, torch.as_tensor(representative))
-    assert int(module.active.sum()) == 4 and module.training
 
 
-def test_the_merge_counts_neighbours_on_every_cell_and_scores_the_judged_ones(small_adata):
+def test_the_merge_counts_neighbours_on_every_cell_and_scores_a_balanced_subset(small_adata):
     model = _overcluster_model(small_adata)
     counts = small_adata.layers["counts"].toarray().astype("float32")
     fit_cluster_teacher(model.module.teacher, counts, seed=0)
-    cells, judged = np.arange(small_adata.n_obs), np.arange(0, small_adata.n_obs, 3)
+    cells = np.arange(small_adata.n_obs)
+    # Scoring first recomputes the batch-norm statistics on its cells; with the same
+    # weights and the same noise for the states the merge recomputes the same statistics.
     torch.manual_seed(0)
-    scores, judged_clusters, _, _ = merge_evidence(model, judged)
     embedding, clusters = teacher_embedding(model, cells)
+    judged = cells[balanced_cells(clusters, len(cells) // 3, seed=0)]
+    scores, judged_clusters, _, _ = merge_evidence(model, judged)
     with torch.no_grad():
         x = torch.as_tensor(counts)
         assert np.allclose(embedding, model.module.teacher.embed(x).numpy(), atol=1e-5)
         assert np.array_equal(clusters, model.module.teacher.nearest_centroid(x).numpy())
     torch.manual_seed(0)
-    merge_over_clusters(model, cells, judged, 4)
+    merge_over_clusters(model, cells, 4, at_most=len(cells) // 3, seed=0)
     connectivity = neighbour_connectivity(embedding, clusters, 8)
     representative = merge_categories(scores, judged_clusters, 4, connectivity)
     assert torch.equal(model.module.teacher.category, torch.as_tensor(representative))
+    assert int(model.module.active.sum()) == 4 and model.module.training
     # the graph of the judged cells alone would differ: the test can tell the two apart
     judged_graph = neighbour_connectivity(embedding[judged], judged_clusters, 8)
     assert not np.allclose(judged_graph, connectivity)
+
+
+def test_balanced_cells_keep_each_label_up_to_a_common_cap():
+    labels = np.repeat([0, 1, 2, 3], [50, 30, 6, 2])
+    chosen = balanced_cells(labels, at_most=40, seed=0)
+    # the largest cap that fits 40: 16 + 16 + 6 + 2
+    np.testing.assert_array_equal(np.bincount(labels[chosen]), [16, 16, 6, 2])
+    assert np.all(np.diff(chosen) > 0)  # sorted, no repeats
+    np.testing.assert_array_equal(chosen, balanced_cells(labels, at_most=40, seed=0))
+    assert not np.array_equal(chosen, balanced_cells(labels, at_most=40, seed=1))
+    np.testing.assert_array_equal(balanced_cells(labels, at_most=88, seed=0), np.arange(88))
 
 
 def test_overcluster_needs_no_more_clusters_than_cells(small_adata):

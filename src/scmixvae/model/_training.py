@@ -71,7 +71,7 @@ class TrainingMixin(UnsupervisedTrainingMixin):
         and schedules). Ctrl+C (KeyboardInterrupt) stops training but leaves a usable model:
         the weights of the last step and the history so far are kept, and the
         KeyboardInterrupt is raised again once that is done. Either way the batch-norm
-        layers' statistics are then recomputed on up to 20,000 cells with the final weights
+        layers' statistics are then recomputed on up to 10,000 cells with the final weights
         (one pass), so that evaluation normalises as training did.
 
         Parameters
@@ -109,7 +109,7 @@ class TrainingMixin(UnsupervisedTrainingMixin):
             (a job writing to a log file), a line per tenth of the epochs replaces the bar.
         check_state_collapse
             After training, warn when a state dimension has collapsed onto its prior in
-            most types (one inference pass over up to 20,000 cells; :meth:`get_state_kl`).
+            most types (one inference pass over up to 10,000 cells; :meth:`get_state_kl`).
         **trainer_kwargs
             Passed to scvi-tools' ``Trainer`` (and so to Lightning).
 
@@ -180,5 +180,5 @@ class TrainingMixin(UnsupervisedTrainingMixin):
             self._warn_if_state_collapsed(sampled_cells)
 
     def _sampled_cells(self) -> np.ndarray:
-        """Up to 20,000 random cells (seeded): for the start and the batch-norm passes."""
+        """Up to 10,000 random cells (seeded): for the start and the batch-norm passes."""
         return sample_cells(self.adata.n_obs, scvi.settings.seed)

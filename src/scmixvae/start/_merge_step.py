@@ -107,21 +107,22 @@ def _batches(model, indices: np.ndarray):
         yield x, None if batch_index is None else batch_index.to(device)
 
 
-def merge_over_clusters(model, cells: np.ndarray, judged: np.ndarray, n_types: int) -> None:
+def merge_over_clusters(
+    model, cells: np.ndarray, n_types: int, at_most: int, seed: int | None
+) -> None:
     """Merge the model's categories into ``n_types``.
 
-    The decoders' divergence is judged on the cells ``judged``; the clusters' shared
-    neighbours are counted on all of ``cells`` (a graph on fewer cells reaches further and
-    joins adjacent clusters more; ``benchmarks/merge_cells.md``). Must run before any
-    category is masked: category ``k`` is the one taught centroid ``k``.
+    The clusters' shared neighbours are counted on all of ``cells``; the decoders'
+    divergence is judged on up to ``at_most`` of them, each cluster's cells up to a common
+    cap (:func:`balanced_cells`, drawn with ``seed``), so that a small cluster is judged on
+    all its cells and a large one on no more than its mean needs
+    (``benchmarks/merge_cells.md``). Must run before any category is masked: category ``k``
+    is the one taught centroid ``k``.
     """
     module = model.module
-    evidence = merge_evidence(model, judged)
+    embedding, clusters = teacher_embedding(model, cells)
+    evidence = merge_evidence(model, cells[balanced_cells(clusters, at_most, seed)])
     n_categories = evidence.scores.shape[1]
-    if len(judged) == len(cells):
-        embedding, clusters = evidence.embedding, evidence.clusters
-    else:
-        embedding, clusters = teacher_embedding(model, cells)
     connectivity = neighbour_connectivity(embedding, clusters, n_categories)
     groups = merge_categories(evidence.scores, evidence.clusters, n_types, connectivity)
     with torch.no_grad():

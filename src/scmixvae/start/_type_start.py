@@ -14,13 +14,15 @@ from ._kmeans import fit_cluster_teacher
 from ._merge_step import merge_over_clusters
 
 #: Cells sampled to fit the start's PCA and k-means, and to recompute the batch-norm
-#: statistics.
-MAX_SAMPLED_CELLS = 20_000
-#: Of those, the cells the over-clustering start's merge is judged on. Scoring each under
-#: every category is most of the start's cost; at 20,000 cells a merge judged on 6,000 of
-#: them (the neighbour graph still on all) was the same as one judged on all, within the
-#: merge's own variation (``benchmarks/merge_cells.md``).
-MAX_MERGE_CELLS = 6_000
+#: statistics. The start's cost stops growing with the data beyond it
+#: (``benchmarks/start_cost.md``).
+MAX_SAMPLED_CELLS = 10_000
+#: Of those, the cells the over-clustering start's merge is judged on, each cluster's up
+#: to a common cap. Scoring each cell under every category is most of the merge's cost; at
+#: 20,000 cells a merge judged on 3,000 so chosen (the neighbour graph still on all) was
+#: the same as one judged on all, within the merge's own variation
+#: (``benchmarks/merge_cells.md``).
+MAX_MERGE_CELLS = 3_000
 #: ``"overcluster"``: k-means clusters per requested type, and the share of the epochs
 #: trained on the clusters before they are merged (``benchmarks/merging.md``).
 CLUSTERS_PER_TYPE = 2
@@ -41,7 +43,7 @@ def sample_cells(n_obs: int, seed: int | None, at_most: int = MAX_SAMPLED_CELLS)
     >>> sample_cells(5, seed=0)
     array([0, 1, 2, 3, 4])
     >>> len(sample_cells(50_000, seed=0))
-    20000
+    10000
 
     """
     if n_obs <= at_most:
@@ -139,8 +141,9 @@ class StartSchedule(Callback):
             return
         module, epoch = self.model.module, trainer.current_epoch
         if epoch >= self.merge_epoch and int(module.active.sum()) > self.start.n_types:
-            judged = sample_cells(len(self.cells), scvi.settings.seed, MAX_MERGE_CELLS)
-            merge_over_clusters(self.model, self.cells, self.cells[judged], self.start.n_types)
+            merge_over_clusters(
+                self.model, self.cells, self.start.n_types, MAX_MERGE_CELLS, scvi.settings.seed
+            )
         if self.first and epoch == self.merge_epoch:
             fit_state_teacher(self.model, self.cells)
         teaching = self.first and self.merge_epoch <= epoch < self.state_taught_until
