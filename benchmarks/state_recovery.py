@@ -238,8 +238,9 @@ def render() -> None:
         (its rows at 3141cc9 ran the package of that commit). Screens of it, before it
         entered the package: `state_teacher` taught for every epoch left,
         `state_teacher_half_w1` at weight 1, `state_teacher_global(_half)` on residuals
-        against the global gene fractions instead of each type's own. The screens ran 1 to 3
-        data seeds, as `runs` says.
+        against the global gene fractions instead of each type's own; after it,
+        `depth_free_teacher` (removed, 06cb331) taught targets made uncorrelated with log
+        depth within each type. The screens ran 1 to 3 data seeds, as `runs` says.
         """
     )
     header = list(summaries[0])

@@ -152,35 +152,6 @@ class NoStateTeacherModule(CplMixVAEModule):
         self.state_teacher.__class__ = _UntaughtStateTeacher
 
 
-class DepthFreeStateTeacher(StateTeacher):
-    """A state teacher whose targets are uncorrelated with log depth within each type.
-
-    Each gene's linear trend with the cells' centred log depth ``d`` (loadings ``β``) is
-    taken out of the type's centred residuals before the axes are found, and the axes are
-    then made orthogonal to ``β``: the targets of the fitted cells are combinations of the
-    depth-free residuals, so their correlation with ``d`` is zero.
-    """
-
-    def scaled_axes(self, centred: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
-        depth = cells.sum(-1).clamp_min(1.0).log()
-        depth = depth - depth.mean()
-        loading = centred.T @ depth / (depth @ depth).clamp_min(1e-12)
-        depth_free = centred - depth[:, None] * loading
-        axes = super().scaled_axes(depth_free, cells)
-        unit = loading / loading.norm().clamp_min(1e-12)
-        axes = axes - unit[:, None] * (unit @ axes)
-        sd = (depth_free @ axes).std(0, correction=0)
-        return axes * torch.where(sd > 1e-6, 1 / sd.clamp_min(1e-6), 0.0)
-
-
-class DepthFreeTeacherModule(CplMixVAEModule):
-    """The defaults with a :class:`DepthFreeStateTeacher`."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.state_teacher.__class__ = DepthFreeStateTeacher
-
-
 def free_bits(nats: float) -> type[CplMixVAEModule]:
     """:class:`FreeBitsModule` with ``nats`` free a dimension."""
     return type(f"FreeBits{nats}", (FreeBitsModule,), {"free_nats": nats})
@@ -225,6 +196,4 @@ VARIANTS = {
     "kmeans_start": {"initialization": "kmeans"},
     # The defaults before the state's teacher (rows at 3141cc9 ran the package of that commit).
     "no_state_teacher": {"model_cls": model_class(NoStateTeacherModule)},
-    # The state taught axes uncorrelated with depth within each type.
-    "depth_free_teacher": {"model_cls": model_class(DepthFreeTeacherModule)},
 }

@@ -94,19 +94,12 @@ class StateTeacher(nn.Module):
             self.gene_fraction[k] = genes / genes.sum().clamp_min(1e-12)
             residuals = self.residuals(own, torch.full((len(own),), k, device=x.device))
             self.mean[k] = residuals.mean(0)
-            axes = self.scaled_axes(residuals - self.mean[k], own)
-            self.axes[k, :, : axes.shape[1]] = axes
+            singular, axes = top_axes(residuals - self.mean[k], n_states)
+            sd = singular / len(own) ** 0.5
+            # An axis without variance (fewer features than states) teaches nothing.
+            scale = torch.where(sd > 1e-6, 1 / sd.clamp_min(1e-6), 0.0)
+            self.axes[k, :, : len(sd)] = axes * scale
         return self
-
-    def scaled_axes(self, centred: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
-        """One type's top axes ``(D, ≤ S)`` of its centred residuals, each over its s.d.
-
-        ``cells`` are the type's cells as given to :meth:`fit`.
-        """
-        singular, axes = top_axes(centred, self.axes.shape[-1])
-        sd = singular / len(centred) ** 0.5
-        # An axis without variance (fewer features than states) teaches nothing.
-        return axes * torch.where(sd > 1e-6, 1 / sd.clamp_min(1e-6), 0.0)
 
 
 def top_axes(x: torch.Tensor, n: int, n_iter: int = 6) -> tuple[torch.Tensor, torch.Tensor]:
