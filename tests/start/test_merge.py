@@ -320,3 +320,9 @@ def test_merging_sums_the_posteriors_of_the_merged_categories():
         module.merge_into(np.array([2, 1, 2, 3]))
     with pytest.raises(ValueError, match="represent itself"):
         CplMixVAEModule(n_input=12, n_slots=4).merge_into(np.array([1, 2, 2, 2]))
+
+
+def test_balanced_cells_keep_one_of_each_label_when_the_budget_is_smaller():
+    labels = np.repeat([0, 1, 2, 3], [5, 4, 3, 2])
+    chosen = balanced_cells(labels, at_most=3, seed=0)
+    np.testing.assert_array_equal(np.bincount(labels[chosen]), [1, 1, 1, 1])

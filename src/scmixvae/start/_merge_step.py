@@ -77,8 +77,9 @@ def balanced_cells(labels: np.ndarray, at_most: int, seed: int | None) -> np.nda
     """Up to ``at_most`` positions of ``labels``, as many of each label as the budget allows.
 
     Every label keeps its cells up to a common cap, the largest that fits ``at_most`` in
-    all; a label with fewer cells keeps them all. Drawn with ``seed``, sorted; all
-    positions if there are no more than ``at_most``.
+    all, and at least one cell (so with more labels than ``at_most``, one of each); a label
+    with fewer cells keeps them all. Drawn with ``seed``, sorted; all positions if there are
+    no more than ``at_most``.
 
     Examples
     --------
@@ -91,7 +92,7 @@ def balanced_cells(labels: np.ndarray, at_most: int, seed: int | None) -> np.nda
     sizes = np.bincount(labels)
     caps = np.arange(sizes.max() + 1)
     kept = np.minimum(sizes[None, :], caps[:, None]).sum(axis=1)
-    cap = caps[kept <= at_most].max()
+    cap = max(caps[kept <= at_most].max(), 1)
     rng = np.random.default_rng(seed)
     chosen = [rng.permutation(np.flatnonzero(labels == k))[:cap] for k in range(len(sizes))]
     return np.sort(np.concatenate(chosen))
